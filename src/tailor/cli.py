@@ -1,0 +1,196 @@
+"""The ``tailor`` command: parse, call one library function, print (Rich tables or ``--json``).
+
+Every verb takes ``--db`` (default ``./tailor.duckdb`` or ``$TAILOR_DB``), ``--json`` and
+``--debug``. A user error prints one line to stderr and exits 1; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from tailor.config import load_settings
+from tailor.errors import TailorError
+from tailor.store import KINDS, Warehouse, ingest_files
+
+app = typer.Typer(
+    name="tailor",
+    help="Personalization for retailers from their own transaction data.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+out = Console()
+err = Console(stderr=True)
+
+DbOption = Annotated[
+    Path | None,
+    typer.Option("--db", help="Warehouse file [default: ./tailor.duckdb or $TAILOR_DB]."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+DebugOption = Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")]
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", help="Settings file [default: ./tailor.toml or $TAILOR_CONFIG]."),
+]
+
+
+def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn a TailorError into one line on stderr and exit status 1 (traceback with --debug)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except TailorError as exc:
+            if kwargs.get("debug"):
+                raise
+            err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+@contextmanager
+def progress_bar(enabled: bool = True) -> Iterator[Callable[[str, float], None] | None]:
+    """A Rich progress bar on stderr; yields ``update(step, fraction)``."""
+    if not enabled or not err.is_terminal:
+        yield None
+        return
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        tasks: dict[str, Any] = {}
+
+        def update(step: str, fraction: float) -> None:
+            if step not in tasks:
+                tasks[step] = bar.add_task(step, total=1.0)
+            bar.update(tasks[step], completed=fraction)
+
+        yield update
+
+
+def emit(data: Any, as_json: bool, render: Callable[[], None]) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(data, default=str, indent=2) + "\n")
+    else:
+        render()
+
+
+def parse_mapping(pairs: list[str]) -> dict[str, str]:
+    mapping = {}
+    for pair in pairs:
+        source, sep, target = pair.partition("=")
+        if not sep or not source.strip() or not target.strip():
+            raise TailorError(f"--map {pair!r}: write it as SOURCE=TARGET, e.g. --map uid=item_id")
+        mapping[source.strip()] = target.strip()
+    return mapping
+
+
+@app.command()
+@user_errors
+def ingest(
+    kind: Annotated[str, typer.Argument(help=f"One of: {', '.join(KINDS)}.")],
+    files: Annotated[list[Path], typer.Argument(help="CSV, TSV, Parquet or JSON-lines files.")],
+    map_: Annotated[
+        list[str] | None,
+        typer.Option("--map", "-m", help="SOURCE=TARGET: read file column SOURCE as TARGET."),
+    ] = None,
+    date_format: Annotated[
+        list[str] | None,
+        typer.Option(help="strptime format of timestamps, e.g. %d-%m-%Y (repeatable)."),
+    ] = None,
+    skip_invalid: Annotated[
+        bool,
+        typer.Option(help="Load valid rows; write the others with reasons to FILE.rejects.csv."),
+    ] = False,
+    delimiter: Annotated[str | None, typer.Option(help="CSV delimiter [default: detect].")] = None,
+    encoding: Annotated[
+        str | None, typer.Option(help="CSV encoding: utf-8 (default), latin-1, utf-16.")
+    ] = None,
+    db: DbOption = None,
+    config: ConfigOption = None,
+    json_: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Load a retailer's files into the warehouse; the same file twice adds nothing."""
+    if kind not in KINDS:
+        raise TailorError(f"unknown kind {kind!r}; use one of {', '.join(KINDS)}")
+    settings = load_settings(db, config)
+    configured = settings.ingest_for(kind)
+    with Warehouse(settings.db) as wh, progress_bar(not json_) as update:
+        reports = ingest_files(
+            wh,
+            kind,
+            files,
+            parse_mapping(map_ or []),
+            optional_mapping=configured.mapping,
+            date_formats=date_format or [f for f in [configured.date_format] if f],
+            skip_invalid=skip_invalid,
+            delimiter=delimiter,
+            encoding=encoding,
+            progress=update,
+        )
+    data = [r.as_dict() for r in reports]
+
+    def render() -> None:
+        table = Table("file", "read", "inserted", "updated", "unchanged", "rejected", "seconds")
+        for r in reports:
+            table.add_row(
+                r.file,
+                f"{r.rows_read:,}",
+                f"{r.rows_inserted:,}",
+                f"{r.rows_updated:,}",
+                f"{r.rows_unchanged:,}",
+                f"{r.rows_rejected:,}",
+                f"{r.seconds:.2f}",
+            )
+        out.print(table)
+        for r in reports:
+            if r.rejects_file:
+                err.print(f"{r.rows_rejected} rejected rows of {r.file} -> {r.rejects_file}")
+
+    emit(data, json_, render)
+
+
+@app.command()
+@user_errors
+def stats(
+    db: DbOption = None, config: ConfigOption = None, json_: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:  # fmt: skip
+    """Counts of customers, items, events, baskets and the period the events cover."""
+    settings = load_settings(db, config)
+    with Warehouse(settings.db, read_only=True) as wh:
+        data = wh.stats()
+
+    def render() -> None:
+        table = Table("measure", "value", title=str(settings.db))
+        for key in ("customers", "items", "events", "baskets", "first_event", "last_event"):
+            value = data[key]
+            table.add_row(key, f"{value:,}" if isinstance(value, int) else str(value))
+        for event_type, n in data["event_types"].items():
+            table.add_row(f"events: {event_type}", f"{n:,}")
+        out.print(table)
+
+    emit(data, json_, render)
+
+
+def main() -> None:  # pragma: no cover - console entry point alias
+    app()

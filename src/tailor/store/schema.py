@@ -1,0 +1,180 @@
+"""Canonical tables of the warehouse, and the migrations that create them.
+
+A table's canonical columns have fixed names and types; any other column of an ingested file is
+kept beside them as an attribute (added with ``ALTER TABLE ... ADD COLUMN`` when first seen).
+Ids of customers, items, baskets, stores, campaigns and offers are stored as text, so that integer
+and string ids from different sources meet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+ColumnKind = Literal["id", "text", "number", "timestamp", "flag", "event_type"]
+
+SQL_TYPES: dict[str, str] = {
+    "id": "VARCHAR",
+    "text": "VARCHAR",
+    "number": "DOUBLE",
+    "timestamp": "TIMESTAMP",
+    "flag": "BOOLEAN",
+    "event_type": "VARCHAR",
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: ColumnKind
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One canonical table and how files of its kind are merged into it.
+
+    ``mode`` is ``"append"`` for facts (a row whose key is already stored is skipped, so the same
+    file ingested twice adds nothing) and ``"upsert"`` for dimensions (a stored key gets the new
+    file's attribute values, a new key is inserted).
+    """
+
+    kind: str
+    table: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+    mode: Literal["append", "upsert"]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    def column(self, name: str) -> Column | None:
+        return next((c for c in self.columns if c.name == name), None)
+
+
+EVENT_TYPES = ("purchase", "view", "cart", "rating", "return")
+
+KINDS: dict[str, TableSpec] = {
+    spec.kind: spec
+    for spec in (
+        TableSpec(
+            "events",
+            "events",
+            (
+                Column("event_id", "id"),
+                Column("customer_id", "id", required=True),
+                Column("item_id", "id", required=True),
+                Column("event_type", "event_type"),
+                Column("timestamp", "timestamp", required=True),
+                Column("quantity", "number"),
+                Column("value", "number"),
+                Column("basket_id", "id"),
+                Column("store_id", "id"),
+                Column("channel", "text"),
+                Column("discount", "number"),
+            ),
+            key=("event_id",),
+            mode="append",
+        ),
+        TableSpec(
+            "items",
+            "items",
+            (
+                Column("item_id", "id", required=True),
+                Column("title", "text"),
+                Column("description", "text"),
+                Column("department", "text"),
+                Column("category", "text"),
+                Column("subcategory", "text"),
+                Column("brand", "text"),
+                Column("price", "number"),
+            ),
+            key=("item_id",),
+            mode="upsert",
+        ),
+        TableSpec(
+            "customers",
+            "customers",
+            (
+                Column("customer_id", "id", required=True),
+                Column("consent_personalization", "flag"),
+                Column("consent_marketing", "flag"),
+                Column("consent_analytics", "flag"),
+            ),
+            key=("customer_id",),
+            mode="upsert",
+        ),
+        TableSpec(
+            "campaigns",
+            "campaigns",
+            (
+                Column("campaign_id", "id", required=True),
+                Column("type", "text"),
+                Column("name", "text"),
+                Column("start", "timestamp"),
+                Column("end", "timestamp"),
+            ),
+            key=("campaign_id",),
+            mode="upsert",
+        ),
+        TableSpec(
+            "campaign-members",
+            "campaign_members",
+            (
+                Column("campaign_id", "id", required=True),
+                Column("customer_id", "id", required=True),
+            ),
+            key=("campaign_id", "customer_id"),
+            mode="append",
+        ),
+        TableSpec(
+            "offers",
+            "offers",
+            (
+                Column("offer_id", "id", required=True),
+                Column("campaign_id", "id"),
+                Column("item_id", "id", required=True),
+            ),
+            key=("offer_id", "campaign_id", "item_id"),
+            mode="append",
+        ),
+        TableSpec(
+            "redemptions",
+            "redemptions",
+            (
+                Column("customer_id", "id", required=True),
+                Column("offer_id", "id"),
+                Column("campaign_id", "id"),
+                Column("timestamp", "timestamp", required=True),
+            ),
+            key=("customer_id", "offer_id", "campaign_id", "timestamp"),
+            mode="append",
+        ),
+    )
+}
+
+
+def quote(name: str) -> str:
+    """Quote an SQL identifier (column names come from users' files)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def create_table_sql(spec: TableSpec) -> str:
+    cols = ", ".join(f"{quote(c.name)} {SQL_TYPES[c.kind]}" for c in spec.columns)
+    return f"CREATE TABLE {spec.table} ({cols})"
+
+
+def _v1() -> list[str]:
+    statements = [create_table_sql(spec) for spec in KINDS.values()]
+    statements.append(
+        "CREATE TABLE ingest_log (ingested_at TIMESTAMP, kind VARCHAR, file VARCHAR, "
+        "rows_read BIGINT, rows_rejected BIGINT, rows_inserted BIGINT, rows_updated BIGINT, "
+        "rows_duplicate BIGINT)"
+    )
+    return statements
+
+
+# Each entry takes the schema from version i to i + 1; append, never edit a released one.
+MIGRATIONS: list[list[str]] = [_v1()]
+SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,211 @@
+"""Open the warehouse file, migrate it to the current schema, and answer questions about it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from tailor.errors import WarehouseError
+from tailor.store.schema import KINDS, MIGRATIONS, SCHEMA_VERSION, quote
+
+Progress = Callable[[float], None]
+"""Called with the fraction done (0..1) of a long step."""
+
+
+class Warehouse:
+    """A connection to the warehouse: an embedded DuckDB database file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The database file; ``":memory:"`` for a throw-away warehouse.
+    create : bool
+        Create the file when it does not exist (otherwise a missing file is an error).
+    read_only : bool
+        Open without the write lock, so that several readers may share the file.
+    """
+
+    def __init__(self, path: str | Path, *, create: bool = True, read_only: bool = False) -> None:
+        self.path = Path(path)
+        in_memory = str(path) == ":memory:"
+        if not in_memory and not self.path.exists() and (read_only or not create):
+            raise WarehouseError(
+                f"{self.path}: no warehouse here; load data with `tailor ingest` or `tailor demo`"
+            )
+        try:
+            self.con = duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            raise WarehouseError(f"{self.path}: cannot open the warehouse: {exc}") from None
+        except duckdb.Error as exc:
+            raise WarehouseError(f"{self.path}: not a DuckDB warehouse: {exc}") from None
+        # Progress is polled by Tailor's own bar (see run_with_progress), never printed by DuckDB.
+        self.con.execute("SET enable_progress_bar = true")
+        self.con.execute("SET enable_progress_bar_print = false")
+        self.con.execute("SET progress_bar_time = 0")
+        if not read_only:
+            self._migrate()
+        self._check_version()
+
+    # -- schema -------------------------------------------------------------------------------
+
+    def _stored_version(self) -> int:
+        exists = self.con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'tailor_meta'"
+        ).fetchone()[0]
+        if not exists:
+            return 0
+        row = self.con.execute(
+            "SELECT value FROM tailor_meta WHERE key = 'schema_version'"
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def _migrate(self) -> None:
+        version = self._stored_version()
+        if version >= SCHEMA_VERSION:
+            return
+        with self.transaction():
+            if version == 0:
+                self.con.execute(
+                    "CREATE TABLE tailor_meta (key VARCHAR PRIMARY KEY, value VARCHAR)"
+                )
+                self.con.execute(
+                    "INSERT INTO tailor_meta VALUES ('created_at', ?)", [datetime.now().isoformat()]
+                )
+            for statements in MIGRATIONS[version:]:
+                for sql in statements:
+                    self.con.execute(sql)
+            self.set_meta("schema_version", str(SCHEMA_VERSION))
+
+    def _check_version(self) -> None:
+        version = self._stored_version()
+        if version > SCHEMA_VERSION:
+            raise WarehouseError(
+                f"{self.path}: schema version {version} was written by a newer Tailor "
+                f"(this one knows up to {SCHEMA_VERSION}); upgrade Tailor"
+            )
+        if version < SCHEMA_VERSION:
+            raise WarehouseError(
+                f"{self.path}: schema version {version} needs migrating; open it once for writing"
+            )
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.con.execute("SELECT value FROM tailor_meta WHERE key = ?", [key]).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.con.execute("INSERT OR REPLACE INTO tailor_meta VALUES (?, ?)", [key, value])
+
+    def columns(self, table: str) -> dict[str, str]:
+        """Column name -> DuckDB type of a table, in table order."""
+        rows = self.con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_name = ? AND table_schema = 'main' ORDER BY ordinal_position",
+            [table],
+        ).fetchall()
+        return dict(rows)
+
+    # -- transactions and long queries ---------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All or nothing: statements inside commit together or roll back together."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
+    def run(self, sql: str, params: Any = None, progress: Progress | None = None) -> int:
+        """Run one writing statement to its end and return the rows it changed; report DuckDB's
+        own progress estimate to ``progress`` while it runs."""
+        if progress is None:
+            return _changed(self.con.execute(sql, params))
+        outcome: list[Any] = []
+
+        def target() -> None:
+            try:
+                outcome.append(_changed(self.con.execute(sql, params)))
+            except BaseException as exc:  # re-raised in the calling thread below
+                outcome.append(exc)
+
+        worker = threading.Thread(target=target, daemon=True)
+        worker.start()
+        while worker.is_alive():
+            worker.join(0.1)
+            fraction = self.con.query_progress()
+            if fraction >= 0:
+                progress(min(fraction, 100.0) / 100.0)
+        if isinstance(outcome[0], BaseException):
+            raise outcome[0]
+        progress(1.0)
+        return outcome[0]
+
+    # -- what is in it ---------------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """Counts of what the warehouse holds: the ``tailor stats`` figures."""
+        c = self.con
+        customers = c.execute(
+            "SELECT count(*) FROM (SELECT customer_id FROM customers "
+            "UNION SELECT customer_id FROM events)"
+        ).fetchone()[0]
+        items = c.execute(
+            "SELECT count(*) FROM (SELECT item_id FROM items UNION SELECT item_id FROM events)"
+        ).fetchone()[0]
+        n_events, baskets, first, last = c.execute(
+            "SELECT count(*), count(DISTINCT basket_id), min(timestamp), max(timestamp) FROM events"
+        ).fetchone()
+        by_type = dict(
+            c.execute(
+                "SELECT event_type, count(*) FROM events GROUP BY 1 ORDER BY 2 DESC, 1"
+            ).fetchall()
+        )
+        tables = {
+            spec.table: c.execute(f"SELECT count(*) FROM {spec.table}").fetchone()[0]
+            for spec in KINDS.values()
+        }
+        return {
+            "customers": customers,
+            "items": items,
+            "events": n_events,
+            "baskets": baskets,
+            "first_event": first.isoformat() if first else None,
+            "last_event": last.isoformat() if last else None,
+            "event_types": by_type,
+            "tables": tables,
+            "schema_version": SCHEMA_VERSION,
+        }
+
+    def table_digest(self, table: str) -> tuple[int, int]:
+        """(row count, order-free hash of all rows): equal digests mean equal contents."""
+        cols = ", ".join(quote(c) for c in self.columns(table))
+        row = self.con.execute(
+            f"SELECT count(*), coalesce(bit_xor(hash(({cols}))), 0) FROM {table}"
+        ).fetchone()
+        return int(row[0]), int(row[1])
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _changed(result: duckdb.DuckDBPyConnection) -> int:
+    """Rows changed by an INSERT/UPDATE/DELETE (0 for statements that report none)."""
+    try:
+        row = result.fetchone()
+    except duckdb.InvalidInputException:  # no result set (DDL)
+        return 0
+    return int(row[0]) if row and isinstance(row[0], int) else 0
