@@ -18,9 +18,8 @@ How the data is drawn
   own. Every trip also holds exploratory picks drawn from taste x popularity (never the
   customer's own staples) and, rarely, item views.
 * Campaigns: each has members and offers (coupons) on a few items of one category. A member
-  redeems an offer with probability ``responsiveness x (taste of the offer's department / largest
-  taste share) ** 1.5``, on one of their trips inside the window, buying an offer item at the
-  coupon's discount.
+  redeems an offer with probability ``responsiveness x taste[offer's department] / max(taste)``,
+  on one of their trips inside the window, buying an offer item at the coupon's discount.
 * Returns: about 1 % of rows are returns, encoded as a retailer export does: event_type
   "purchase" with a negative quantity and value, 1-14 days after the purchase, in a basket of
   their own.
@@ -187,7 +186,7 @@ def generate(
     Returns
     -------
     SyntheticData
-        The defaults give about 20-30 thousand event rows in well under a second.
+        The defaults give about 30 thousand event rows in well under a second.
     """
     categories = [(dept, cat, price) for dept, cats in CATALOG.items() for cat, price in cats]
     if n_items < len(categories):
@@ -196,64 +195,42 @@ def generate(
         raise ConfigError("n_customers and days must be positive and n_campaigns not negative")
     rng = np.random.default_rng(seed)
     origin = np.datetime64(pd.Timestamp(start).normalize().to_datetime64(), "s")
-    first_weekday = int(pd.Timestamp(start).dayofweek)
+    first_weekday = int(pd.Timestamp(start).day_of_week)
 
     catalog = _draw_catalog(rng, n_items, categories)
     people = _draw_customers(rng, n_customers, days)
     staples = _draw_staples(rng, people, catalog)
-    trips = _draw_trips(rng, people, staples, days, first_weekday)
+    trips, staples["due_trip"] = _draw_trips(rng, people, staples, days, first_weekday)
+    picks = _exploratory_rows(rng, people, catalog, staples, trips)
+    drawn = _draw_campaigns(rng, n_campaigns, days, origin, people, catalog, trips)
 
-    rows = _exploratory_rows(rng, people, catalog, staples, trips)
-    offers, members, campaigns, redemptions, coupon_rows = _draw_campaigns(
-        rng, n_campaigns, days, people, catalog, trips
-    )
     # coupon rows first, so that de-duplication keeps the discounted row of a basket's item
-    trip = np.concatenate([coupon_rows["trip"], staples["due_trip"], rows["trip"]])
-    item = np.concatenate([coupon_rows["item"], staples["due_item"], rows["item"]])
-    view = np.concatenate(
-        [np.zeros(len(coupon_rows["trip"]) + len(staples["due_trip"]), bool), rows["view"]]
-    )
-    coupon = np.concatenate(
-        [coupon_rows["share"], np.zeros(len(staples["due_trip"]) + len(rows["trip"]))]
-    )
+    n_fixed = len(drawn.coupon_trip) + len(staples["due_trip"])
+    trip = np.concatenate([drawn.coupon_trip, staples["due_trip"], picks["trip"]])
+    item = np.concatenate([drawn.coupon_item, staples["due_item"], picks["item"]])
+    view = np.concatenate([np.zeros(n_fixed, bool), picks["view"]])
+    coupon = np.concatenate([drawn.coupon_share, np.zeros(len(trip) - len(drawn.coupon_share))])
     _, first = np.unique((trip * n_items + item) * 2 + view, return_index=True)
     first.sort()
     trip, item, view, coupon = trip[first], item[first], view[first], coupon[first]
+    quantity, value, discount = _price_rows(rng, catalog, trips["day"][trip], item, view, coupon)
+    rows = _add_returns(rng, trips, people, (trip, item, view, quantity, value, discount), days)
 
-    quantity = QUANTITIES[_choose(rng, QUANTITY_P, len(trip))]
-    quantity[coupon > 0] = np.minimum(quantity[coupon > 0], 2)
-    week = trips["day"][trip] // 7
-    promo = np.where(
-        rng.random((n_items, days // 7 + 1)) < 0.1,
-        PROMO_SHARES[rng.integers(len(PROMO_SHARES), size=(n_items, days // 7 + 1))],
-        0.0,
-    )
-    share = 1 - (1 - promo[item, week]) * (1 - coupon)
-    gross = quantity * catalog["price"][item]
-    discount = np.round(gross * share, 2)
-    value = np.round(gross - discount, 2)
-    quantity[view], value[view], discount[view] = 1, 0.0, 0.0
-
-    trip, item, view, quantity, value, discount = _add_returns(
-        rng, trips, people, (trip, item, view, quantity, value, discount), days
-    )
-    events = _events_frame(trips, catalog, origin, (trip, item, view, quantity, value, discount))
+    redemptions = drawn.redemptions
     redeemed_on = redemptions.pop("trip").to_numpy()
     redemptions["timestamp"] = _timestamps(
         origin, trips["day"][redeemed_on], trips["second"][redeemed_on]
     )
     redemptions = redemptions.sort_values(["timestamp", "customer_id", "offer_id"])
-    redemptions = redemptions.reset_index(drop=True)
-
     return SyntheticData(
-        events=events,
+        events=_events_frame(trips, catalog, origin, rows),
         items=catalog["frame"],
         customers=people["frame"],
-        campaigns=_campaigns_frame(campaigns, origin),
-        campaign_members=members,
-        offers=offers,
-        redemptions=redemptions,
-        truth=_truth(people, staples, catalog, campaigns, origin),
+        campaigns=drawn.campaigns,
+        campaign_members=drawn.members,
+        offers=drawn.offers,
+        redemptions=redemptions.reset_index(drop=True),
+        truth=_truth(people, staples, catalog, drawn.offer_discount, origin),
     )
 
 
@@ -318,7 +295,7 @@ def events_csv(
     n_customers, n_items : int
         Customer ids are 1..n_customers; item ids are drawn above 100000.
     chunk_rows : int
-        Rows drawn and written at a time; memory is about 100 bytes x chunk_rows.
+        Rows drawn and written at a time; peak memory is about 250 bytes x chunk_rows.
 
     Returns
     -------
@@ -367,7 +344,9 @@ def events_csv(
                 basket = np.repeat(np.arange(n_baskets), sizes)
                 item = _draw_cdf(rng, item_cdf, n)
                 quantity = QUANTITIES[_choose(rng, QUANTITY_P, n)]
-                promo = np.where(rng.random(n) < 0.1, PROMO_SHARES[rng.integers(6, size=n)], 0.0)
+                promo = np.where(
+                    rng.random(n) < 0.1, PROMO_SHARES[rng.integers(len(PROMO_SHARES), size=n)], 0.0
+                )
                 quantity[rng.random(n) < 0.01] *= -1
                 value = np.round(quantity * price[item] * (1 - promo), 2)
                 seconds = (day * SECONDS_PER_DAY + second)[basket] + origin.astype(np.int64)
@@ -474,7 +453,7 @@ def _draw_customers(rng: np.random.Generator, n: int, days: int) -> dict:
     churns = rng.random(n) < 0.15
     churn_day = join_day + np.ceil((days - join_day) * rng.uniform(0.3, 0.8, n)).astype(np.int64)
     end_day = np.where(churns, np.minimum(churn_day, days), days)
-    trip_gap = np.clip(np.exp(rng.normal(np.log(6.0), 0.6, n)), 2.0, 40.0)
+    trip_gap = np.clip(np.exp(rng.normal(np.log(8.0), 0.6, n)), 2.0, 40.0)
     responsive = rng.random(n) < 0.35
     responsiveness = np.where(responsive, rng.beta(6, 3, n), rng.beta(1, 25, n))
     home_store = _draw_cdf(rng, np.cumsum(STORE_WEIGHTS), n)
@@ -553,11 +532,18 @@ def _draw_staples(rng: np.random.Generator, people: dict, catalog: dict) -> dict
 
 def _draw_trips(
     rng: np.random.Generator, people: dict, staples: dict, days: int, first_weekday: int
-) -> dict:
+) -> tuple[dict, np.ndarray]:
     """Planned trips (Poisson, busier at weekends) plus trips made only because staples fell due.
 
-    A staple due within min(15 % of its cycle, 3 days) of a planned trip is bought on that trip.
-    Adds ``due_trip`` to ``staples``; returns customer, day, second of day and store per trip.
+    A staple due within min(35 % of its cycle, 5 days) of a planned trip is bought on that trip.
+
+    Returns
+    -------
+    trips : dict of arrays of shape (n_trips,)
+        customer (0-based), day (since the start), second (of the day), store (0-based),
+        has_staple.
+    due_trip : ndarray of shape (n_dues,)
+        The trip on which each staple due is bought.
     """
     join, end, gap = people["join_day"], people["end_day"], people["trip_gap"]
     boost = WEEKDAY_WEIGHTS.max() / WEEKDAY_WEIGHTS.mean()
@@ -572,7 +558,7 @@ def _draw_trips(
 
     span = float(days + 64)  # keeps customers apart on one sorted key
     due_customer, due_time = staples["due_customer"], staples["due_time"]
-    tolerance = np.minimum(0.15 * staples["cycle_of_due"], 3.0)
+    tolerance = np.minimum(0.35 * staples["cycle_of_due"], 5.0)
     nearest = np.zeros(len(due_time), np.int64)
     distance = np.full(len(due_time), np.inf)
     if len(time):
@@ -590,7 +576,6 @@ def _draw_trips(
     own_trips, own_index = np.unique(own_key[~snapped], return_inverse=True)
     due_trip = nearest
     due_trip[~snapped] = len(time) + own_index
-    staples["due_trip"] = due_trip
 
     trip_customer = np.concatenate([customer, own_trips // (days + 1)])
     trip_day = np.concatenate([np.floor(time).astype(np.int64), own_trips % (days + 1)])
@@ -607,7 +592,7 @@ def _draw_trips(
         "second": _time_of_day(rng, n_trips),
         "store": store,
         "has_staple": np.bincount(due_trip, minlength=n_trips) > 0,
-    }
+    }, due_trip
 
 
 def _exploratory_rows(
@@ -615,7 +600,7 @@ def _exploratory_rows(
 ) -> dict:
     """Picks from taste x popularity on every trip (never the customer's staples), a few views."""
     customer = trips["customer"]
-    n_picks = rng.poisson(0.6 + 0.45 * people["household_size"][customer]) + ~trips["has_staple"]
+    n_picks = rng.poisson(2.0 + 0.7 * people["household_size"][customer]) + ~trips["has_staple"]
     n_views = rng.poisson(0.07, len(customer))
     trip = np.repeat(np.arange(len(customer)), n_picks + n_views)
     view = _rank_within(trip) >= n_picks[trip]
@@ -626,6 +611,35 @@ def _exploratory_rows(
         customer[trip] * n_items + item, staples["customer"] * n_items + staples["item"]
     )
     return {"trip": trip[~own_staple], "item": item[~own_staple], "view": view[~own_staple]}
+
+
+def _price_rows(
+    rng: np.random.Generator,
+    catalog: dict,
+    day: np.ndarray,
+    item: np.ndarray,
+    view: np.ndarray,
+    coupon: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Quantity, value and discount (currency) per row, with weekly shelf promotions.
+
+    About 10 % of items are on promotion in a given week; a coupon applies on top. Views get
+    quantity 1, value 0 and discount 0.
+    """
+    n_items, n_weeks = len(catalog["price"]), int(day.max(initial=0)) // 7 + 1
+    promo = np.where(
+        rng.random((n_items, n_weeks)) < 0.1,
+        PROMO_SHARES[rng.integers(len(PROMO_SHARES), size=(n_items, n_weeks))],
+        0.0,
+    )
+    quantity = QUANTITIES[_choose(rng, QUANTITY_P, len(item))]
+    quantity[coupon > 0] = np.minimum(quantity[coupon > 0], 2)
+    share = 1 - (1 - promo[item, day // 7]) * (1 - coupon)
+    gross = quantity * catalog["price"][item]
+    discount = np.round(gross * share, 2)
+    value = np.round(gross - discount, 2)
+    quantity[view], value[view], discount[view] = 1, 0.0, 0.0
+    return quantity, value, discount
 
 
 def _add_returns(
@@ -684,125 +698,150 @@ def _events_frame(trips: dict, catalog: dict, origin: np.datetime64, rows: tuple
 # --- campaigns ---------------------------------------------------------------------------------
 
 
+@dataclass
+class _Campaigns:
+    """What :func:`_draw_campaigns` draws; ``coupon_*`` are the purchase rows of redemptions."""
+
+    campaigns: pd.DataFrame
+    members: pd.DataFrame
+    offers: pd.DataFrame
+    redemptions: pd.DataFrame  # with the trip index in place of the timestamp
+    offer_discount: pd.Series
+    coupon_trip: np.ndarray
+    coupon_item: np.ndarray
+    coupon_share: np.ndarray
+
+
 def _draw_campaigns(
     rng: np.random.Generator,
     n_campaigns: int,
     days: int,
+    origin: np.datetime64,
     people: dict,
     catalog: dict,
     trips: dict,
-) -> tuple:
-    """Campaign windows, members, offers and redemptions (with the coupon purchase rows)."""
-    span = days + 64
-    order = np.lexsort((trips["second"], trips["day"], trips["customer"]))
-    trip_key = trips["customer"][order] * span + trips["day"][order]
+) -> _Campaigns:
+    """Campaign windows, members, offers and redemptions, with the coupon purchase rows."""
+    span = days + 64  # keeps customers apart on one sorted key
+    by_customer = np.lexsort((trips["second"], trips["day"], trips["customer"]))
+    trip_key = trips["customer"][by_customer] * span + trips["day"][by_customer]
     taste = people["taste"]
-    item_ids = catalog["ids"]
-    campaigns, members, offers, redemptions = [], [], [], []
-    coupon_trip, coupon_item, coupon_share = [], [], []
-    next_offer = 1
     member_share = {"A": 0.25, "B": 0.45, "C": 0.65}
+    rows: dict[str, list] = {
+        name: []
+        for name in ("campaign", "type", "name", "first_day", "last_day", "members", "offers")
+    }
+    empty = np.empty(0, np.int64)
+    redeemed = {name: [empty] for name in ("customer", "offer", "campaign", "trip", "item")}
+    redeemed["share"], offer_discount = [np.empty(0)], [np.empty(0)]
+    next_offer = 1
     for number in range(1, n_campaigns + 1):
         kind = CAMPAIGN_TYPES[rng.integers(len(CAMPAIGN_TYPES))]
         duration = min(days, int(rng.integers(14, 43)))
         first_day = int(rng.integers(0, days - duration + 1))
         last_day = first_day + duration - 1
         theme = CAMPAIGN_THEMES[rng.integers(len(CAMPAIGN_THEMES))]
-        campaigns.append((number, kind, f"{theme} {number}", first_day, last_day))
+        for name, value in zip(
+            ("campaign", "type", "name", "first_day", "last_day"),
+            (number, kind, f"{theme} {number}", first_day, last_day),
+            strict=True,
+        ):
+            rows[name].append(value)
         member = np.flatnonzero(rng.random(people["n"]) < member_share[kind])
-        members.append(np.column_stack([np.full(len(member), number), member + 1]))
+        rows["members"].append(np.column_stack([np.full(len(member), number), member + 1]))
 
-        # offers: a few items of one category, half of them in the campaign's focus department
+        # offers: 1-3 items of one category; half the offers in the campaign's focus department
         n_offers = int(rng.integers(3, 8))
+        offer_ids = next_offer + np.arange(n_offers)
+        next_offer += n_offers
         focus = rng.integers(len(DEPARTMENTS))
         offer_items = np.full((n_offers, 3), -1)
         offer_size = np.zeros(n_offers, np.int64)
         offer_dept = np.zeros(n_offers, np.int64)
         for k in range(n_offers):
             dept = focus if rng.random() < 0.5 else rng.integers(len(DEPARTMENTS))
-            cats = np.flatnonzero(catalog["cat_dept"] == dept)
-            in_category = np.flatnonzero(catalog["category"] == rng.choice(cats))
+            category = rng.choice(np.flatnonzero(catalog["cat_dept"] == dept))
+            in_category = np.flatnonzero(catalog["category"] == category)
             size = min(int(rng.integers(1, 4)), len(in_category))
             weight = catalog["popularity"][in_category]
             chosen = rng.choice(in_category, size, replace=False, p=weight / weight.sum())
             offer_items[k, :size], offer_size[k], offer_dept[k] = chosen, size, dept
-            offers.append(
-                np.column_stack([np.full(size, next_offer + k), np.full(size, number), chosen])
+            rows["offers"].append(
+                np.column_stack([np.full(size, offer_ids[k]), np.full(size, number), chosen])
             )
         discount = COUPON_SHARES[rng.integers(len(COUPON_SHARES), size=n_offers)]
+        offer_discount.append(discount)
 
-        # redemptions: every (member, offer) pair, likelier for responsive members and liked items
+        # every (member, offer) pair; likelier for responsive members and liked departments
         who = np.repeat(member, n_offers)
         offer = np.tile(np.arange(n_offers), len(member))
         liking = taste[who, offer_dept[offer]] / taste[who].max(axis=1)
-        redeems = rng.random(len(who)) < people["responsiveness"][who] * liking**1.5
+        redeems = rng.random(len(who)) < people["responsiveness"][who] * liking
         low = np.searchsorted(trip_key, who * span + first_day, side="left")
         high = np.searchsorted(trip_key, who * span + last_day, side="right")
         pick = low + np.floor(rng.random(len(who)) * (high - low)).astype(np.int64)
-        ok = redeems & (high > low)
-        who, offer, trip = who[ok], offer[ok], order[pick[ok]]
+        on_a_trip = redeems & (high > low)  # a member who does not shop in the window cannot
+        who, offer, pick = who[on_a_trip], offer[on_a_trip], pick[on_a_trip]
         slot = np.floor(rng.random(len(offer)) * offer_size[offer]).astype(np.int64)
-        redemptions.append(
-            pd.DataFrame(
-                {
-                    "customer_id": who.astype(np.int64) + 1,
-                    "offer_id": (next_offer + offer).astype(np.int64),
-                    "campaign_id": np.full(len(who), number, np.int64),
-                    "trip": trip,
-                }
-            )
-        )
-        coupon_trip.append(trip)
-        coupon_item.append(offer_items[offer, slot])
-        coupon_share.append(discount[offer])
-        campaigns[-1] += (dict(zip(next_offer + np.arange(n_offers), discount, strict=True)),)
-        next_offer += n_offers
+        redeemed["customer"].append(who + 1)
+        redeemed["offer"].append(offer_ids[offer])
+        redeemed["campaign"].append(np.full(len(who), number))
+        redeemed["trip"].append(by_customer[pick])
+        redeemed["item"].append(offer_items[offer, slot])
+        redeemed["share"].append(discount[offer])
 
-    int_pair = np.empty((0, 2), np.int64)
-    members_frame = pd.DataFrame(
-        np.concatenate(members) if members else int_pair,
-        columns=["campaign_id", "customer_id"],
-    ).astype(np.int64)
-    offers_frame = pd.DataFrame(
-        np.concatenate(offers) if offers else np.empty((0, 3), np.int64),
-        columns=["offer_id", "campaign_id", "item_id"],
-    ).astype(np.int64)
-    offers_frame["item_id"] = item_ids[offers_frame["item_id"].to_numpy()]
-    empty = pd.DataFrame(
-        {name: np.empty(0, np.int64) for name in ("customer_id", "offer_id", "campaign_id")}
-        | {"trip": np.empty(0, np.int64)}
-    )
-    redemptions_frame = pd.concat(redemptions, ignore_index=True) if redemptions else empty
-    coupon_rows = {
-        "trip": np.concatenate(coupon_trip) if coupon_trip else np.empty(0, np.int64),
-        "item": np.concatenate(coupon_item) if coupon_item else np.empty(0, np.int64),
-        "share": np.concatenate(coupon_share) if coupon_share else np.empty(0),
-    }
-    return offers_frame, members_frame, campaigns, redemptions_frame, coupon_rows
-
-
-def _campaigns_frame(campaigns: list, origin: np.datetime64) -> pd.DataFrame:
-    """Campaign rows; the window runs from midnight of the first day to 23:59:59 of the last."""
-    first = np.array([c[3] for c in campaigns], np.int64)
-    last = np.array([c[4] for c in campaigns], np.int64)
-    return pd.DataFrame(
+    first_day = np.array(rows["first_day"], np.int64)
+    last_day = np.array(rows["last_day"], np.int64)
+    campaigns = pd.DataFrame(
         {
-            "campaign_id": np.array([c[0] for c in campaigns], np.int64),
-            "type": pd.Series([c[1] for c in campaigns], dtype="str"),
-            "name": pd.Series([c[2] for c in campaigns], dtype="str"),
-            "start": _timestamps(origin, first, np.zeros_like(first)),
-            "end": _timestamps(origin, last, np.full_like(last, SECONDS_PER_DAY - 1)),
+            "campaign_id": np.array(rows["campaign"], np.int64),
+            "type": pd.Series(rows["type"], dtype="str"),
+            "name": pd.Series(rows["name"], dtype="str"),
+            "start": _timestamps(origin, first_day, np.zeros_like(first_day)),
+            "end": _timestamps(origin, last_day, np.full_like(last_day, SECONDS_PER_DAY - 1)),
         }
+    )
+    members = pd.DataFrame(
+        np.concatenate([np.empty((0, 2), np.int64), *rows["members"]]).astype(np.int64),
+        columns=["campaign_id", "customer_id"],
+    )
+    offers = pd.DataFrame(
+        np.concatenate([np.empty((0, 3), np.int64), *rows["offers"]]).astype(np.int64),
+        columns=["offer_id", "campaign_id", "item_id"],
+    )
+    offers["item_id"] = catalog["ids"][offers["item_id"].to_numpy()]
+    flat = {name: np.concatenate(parts) for name, parts in redeemed.items()}
+    redemptions = pd.DataFrame(
+        {
+            "customer_id": flat["customer"].astype(np.int64),
+            "offer_id": flat["offer"].astype(np.int64),
+            "campaign_id": flat["campaign"].astype(np.int64),
+            "trip": flat["trip"],
+        }
+    )
+    discount = np.concatenate(offer_discount)
+    return _Campaigns(
+        campaigns=campaigns,
+        members=members,
+        offers=offers,
+        redemptions=redemptions,
+        offer_discount=pd.Series(
+            discount,
+            index=pd.Index(np.arange(1, len(discount) + 1, dtype=np.int64), name="offer_id"),
+            name="offer_discount",
+        ),
+        coupon_trip=flat["trip"],
+        coupon_item=flat["item"],
+        coupon_share=flat["share"],
     )
 
 
 def _truth(
-    people: dict, staples: dict, catalog: dict, campaigns: list, origin: np.datetime64
+    people: dict, staples: dict, catalog: dict, offer_discount: pd.Series, origin: np.datetime64
 ) -> Truth:
     ids = pd.Index(people["frame"]["customer_id"], name="customer_id")
     zero = np.zeros(people["n"], np.int64)
     churned_at = _timestamps(origin, people["end_day"], zero).where(people["churns"])
-    discount = {k: v for c in campaigns for k, v in c[5].items()}
     return Truth(
         favourite_department=pd.Series(
             np.array(DEPARTMENTS)[people["favourite"]],
@@ -827,11 +866,7 @@ def _truth(
         popularity=pd.Series(
             catalog["popularity"], index=pd.Index(catalog["ids"], name="item_id"), name="popularity"
         ),
-        offer_discount=pd.Series(
-            np.array(list(discount.values()), float),
-            index=pd.Index(np.array(list(discount), np.int64), name="offer_id"),
-            name="offer_discount",
-        ),
+        offer_discount=offer_discount,
     )
 
 
