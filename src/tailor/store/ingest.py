@@ -1,13 +1,20 @@
 """Ingest a retailer's files, as they are, into the warehouse.
 
-DuckDB reads the file (CSV, Parquet or JSON lines) straight into a staging table; Python only
-builds SQL, so memory stays bounded whatever the file's size. Each canonical column is parsed in
-SQL with ``try_cast``-style functions, and a row that fails is marked with the source column and
-value at fault instead of stopping the read. Then either the whole ingest is refused with an
-error naming file, column and rows, or (``skip_invalid``) the good rows are merged and the bad
-ones written to a rejects file beside the input.
+DuckDB reads each file (CSV, Parquet or JSON lines); Python only writes SQL, so memory stays
+bounded whatever the file's size. Two paths share the same column rules:
+
+* the fast path inserts straight from the file, with ``error()`` guards on every value that can
+  be wrong (a missing required value, an unreadable number or timestamp, an id that does not fit
+  the id domain's type). Clean files, the common case, are read once.
+* the careful path, taken when the fast one hits any problem, with ``--skip-invalid`` and for
+  dimension tables, stages the file, marks each row's first fault (source column and value), and
+  then refuses the file with an error naming file, column and rows, or loads the good rows and
+  writes the bad ones with reasons to ``<file>.rejects.csv``.
 
 All files of one call are one transaction: an error anywhere leaves the warehouse as it was.
+Facts (events, campaign members, offers, redemptions) carry a ``row_key`` (the event_id given,
+or the row's content); a row whose key is stored already, or repeats in the file, is not added.
+Dimensions (items, customers, campaigns) are upserted: the last row of a key wins.
 """
 
 from __future__ import annotations
@@ -15,15 +22,37 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 import duckdb
 import numpy as np
+import pandas as pd
 
 from tailor.errors import InputError, TailorError
-from tailor.store.schema import KINDS, SQL_TYPES, Column, TableSpec, quote
+from tailor.store.parse import (
+    INTEGER_ID_RE,
+    base_type,
+    can_fail,
+    is_integer,
+    is_numeric,
+    is_temporal,
+    kind_of_type,
+    literal,
+    parse_sql,
+)
+from tailor.store.schema import (
+    INGEST_ID,
+    KINDS,
+    ROW_KEY,
+    SQL_TYPES,
+    SYSTEM_COLUMNS,
+    Column,
+    TableSpec,
+    quote,
+    row_key_sql,
+)
 from tailor.store.warehouse import Warehouse
 
 StepProgress = Callable[[str, float], None]
@@ -39,16 +68,12 @@ FORMATS = {
     ".ndjson": "json",
     ".json": "json",
 }
-TRUE_WORDS = ("1", "true", "t", "yes", "y")
-FALSE_WORDS = ("0", "false", "f", "no", "n")
-# Epoch numbers below 1e11 are seconds (up to the year 5138); up to 1e14, milliseconds.
-EPOCH_SECONDS_MAX = 1e11
-EPOCH_MILLIS_MAX = 1e14
 KIND_WORDS = {
     "number": "a number",
     "timestamp": "a timestamp (ISO 8601, epoch seconds or milliseconds; or pass --date-format)",
     "flag": "a yes/no flag",
 }
+SEP = chr(31)  # joins a fault's column and kind in the staged __bad_column
 
 
 @dataclass
@@ -67,6 +92,21 @@ class IngestReport:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class _Options:
+    mapping: dict[str, str] = field(default_factory=dict)
+    optional_mapping: dict[str, str] = field(default_factory=dict)
+    date_formats: tuple[str, ...] = ()
+    skip_invalid: bool = False
+    delimiter: str | None = None
+    encoding: str | None = None
+    progress: StepProgress | None = None
+
+
+class _FastPathFailed(Exception):
+    """The fast path met something it does not explain; the careful path will."""
 
 
 def ingest_files(
@@ -104,108 +144,55 @@ def ingest_files(
     if not files:
         raise TailorError("no files to ingest")
     spec = KINDS[kind]
-    reports = []
-    with wh.transaction():
-        for file in files:
-            reader = _FileIngest(
-                wh,
-                spec,
-                Path(file),
-                mapping=mapping or {},
-                optional_mapping=optional_mapping or {},
-                date_formats=tuple(date_formats),
-                skip_invalid=skip_invalid,
-                delimiter=delimiter,
-                encoding=encoding,
-                progress=progress,
-            )
-            reports.append(reader.run())
-    return reports
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _is_numeric(sql_type: str) -> bool:
-    base = sql_type.split("(")[0].upper()
-    return base in {
-        "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
-        "UINTEGER", "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "DECIMAL", "REAL",
-    }  # fmt: skip
-
-
-def _is_fractional(sql_type: str) -> bool:
-    return sql_type.split("(")[0].upper() in {"FLOAT", "DOUBLE", "DECIMAL", "REAL"}
-
-
-def _epoch_sql(x: str) -> str:
-    return (
-        f"CASE WHEN abs({x}) < {EPOCH_SECONDS_MAX:.0f} "
-        f"THEN make_timestamp(CAST(round({x} * 1e6) AS BIGINT)) "
-        f"WHEN abs({x}) < {EPOCH_MILLIS_MAX:.0f} "
-        f"THEN make_timestamp(CAST(round({x} * 1e3) AS BIGINT)) END"
+    options = _Options(
+        mapping=dict(mapping or {}),
+        optional_mapping=dict(optional_mapping or {}),
+        date_formats=tuple(date_formats),
+        skip_invalid=skip_invalid,
+        delimiter=delimiter,
+        encoding=encoding,
+        progress=progress,
     )
 
+    def attempt(fast: bool) -> list[IngestReport]:
+        with wh.transaction():
+            first_id = wh.next_ingest_id()
+            return [
+                _FileIngest(wh, spec, Path(f), options, first_id + i).run(fast)
+                for i, f in enumerate(files)
+            ]
 
-def parse_sql(kind: str, src: str, src_type: str, date_formats: Sequence[str] = ()) -> str:
-    """SQL that turns source expression ``src`` (of DuckDB type ``src_type``) into a value of a
-    canonical column kind, NULL where it cannot be read."""
-    text = src_type.upper() == "VARCHAR"
-    trimmed = f"nullif(trim({src}), '')"
-    if kind in ("id", "text", "event_type"):
-        if text:
-            value = trimmed
-        elif _is_fractional(src_type):
-            # 123.0 from a float column is the id "123", as it would be from an integer column.
-            value = (
-                f"CASE WHEN {src} = trunc({src}) THEN CAST(CAST({src} AS HUGEINT) AS VARCHAR) "
-                f"ELSE CAST({src} AS VARCHAR) END"
-            )
-        else:
-            value = f"CAST({src} AS VARCHAR)"
-        return f"lower({value})" if kind == "event_type" else value
-    if kind == "number":
-        if text:
-            return f"try_cast({trimmed} AS DOUBLE)"
-        return f"try_cast({src} AS DOUBLE)"
-    if kind == "flag":
-        if src_type.upper() == "BOOLEAN":
-            return src
-        if _is_numeric(src_type):
-            return f"({src} <> 0)"
-        low = f"lower(trim(CAST({src} AS VARCHAR)))"
-        trues = ", ".join(_literal(w) for w in TRUE_WORDS)
-        falses = ", ".join(_literal(w) for w in FALSE_WORDS)
-        return f"CASE WHEN {low} IN ({trues}) THEN true WHEN {low} IN ({falses}) THEN false END"
+    if spec.mode == "append" and not skip_invalid:
+        # Row order in a fact table means nothing; letting DuckDB write in any order makes
+        # large loads much cheaper to checkpoint. (The careful path numbers staged rows by
+        # their order, so it keeps the default.)
+        wh.con.execute("SET preserve_insertion_order = false")
+        try:
+            return attempt(fast=True)
+        except _FastPathFailed:
+            pass  # rolled back; the careful path says exactly what is wrong
+        finally:
+            wh.con.execute("RESET preserve_insertion_order")
+    return attempt(fast=False)
+
+
+def _suffix(path: Path) -> str:
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] in (".gz", ".zst"):
+        suffixes = suffixes[:-1]
+    return suffixes[-1] if suffixes else ""
+
+
+def _may_fail(kind: str, source_type: str) -> bool:
+    """Whether reading a present source value of this type as ``kind`` can fail: text can;
+    a typed number or timestamp cannot (but an epoch number may be out of range)."""
+    if not can_fail(kind):
+        return False
+    if base_type(source_type) == "VARCHAR":
+        return True
     if kind == "timestamp":
-        upper = src_type.upper()
-        if upper in ("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ"):
-            return f"timezone('UTC', {src})"
-        if upper.startswith("TIMESTAMP") or upper == "DATE":
-            return f"CAST({src} AS TIMESTAMP)"
-        if _is_numeric(src_type):
-            return _epoch_sql(f"CAST({src} AS DOUBLE)")
-        t = trimmed if text else f"nullif(trim(CAST({src} AS VARCHAR)), '')"
-        if date_formats:
-            formats = "[" + ", ".join(_literal(f) for f in date_formats) + "]"
-            parsed = f"try_strptime({t}, {formats})"
-            if any("%z" in f or "%Z" in f for f in date_formats):
-                parsed = f"timezone('UTC', {parsed})"
-            return parsed
-        return (
-            f"CASE WHEN regexp_full_match({t}, '[+-]?[0-9]+(\\.[0-9]*)?') "
-            f"THEN {_epoch_sql(f'CAST({t} AS DOUBLE)')} "
-            f"WHEN regexp_matches({t}, '[0-9]:[0-9]{{2}}(:[0-9]{{2}}(\\.[0-9]+)?)?\\s*"
-            f"(Z|[+-][0-9]{{2}}(:?[0-9]{{2}})?)$') "
-            f"THEN timezone('UTC', try_cast({t} AS TIMESTAMPTZ)) "
-            f"ELSE try_cast({t} AS TIMESTAMP) END"
-        )
-    raise ValueError(f"unknown column kind {kind!r}")
-
-
-def _can_fail(kind: str) -> bool:
-    return kind in ("number", "timestamp", "flag")
+        return not is_temporal(source_type)
+    return kind == "flag" and not is_numeric(source_type) and base_type(source_type) != "BOOLEAN"
 
 
 def _normal(name: str) -> str:
@@ -219,91 +206,92 @@ class _Target:
     name: str
     source: str
     source_type: str
-    column: Column | None  # the canonical column, None for an attribute
-    sql_type: str  # the type it is stored as
+    column: Column | None  # the canonical column; None for an attribute
+    stored_type: str | None  # the type the table stores it as; None for a new attribute
+
+    @property
+    def kind(self) -> str | None:
+        """How the source is parsed; None keeps a new attribute as DuckDB read it."""
+        if self.column is not None:
+            return self.column.kind
+        return kind_of_type(self.stored_type) if self.stored_type else None
 
 
 class _FileIngest:
-    """Ingest of one file (inside the caller's transaction)."""
+    """Ingest of one file, inside the caller's transaction."""
 
     def __init__(
-        self,
-        wh: Warehouse,
-        spec: TableSpec,
-        path: Path,
-        *,
-        mapping: dict[str, str],
-        optional_mapping: dict[str, str],
-        date_formats: tuple[str, ...],
-        skip_invalid: bool,
-        delimiter: str | None,
-        encoding: str | None,
-        progress: StepProgress | None,
+        self, wh: Warehouse, spec: TableSpec, path: Path, options: _Options, ingest_id: int
     ) -> None:
         self.wh = wh
         self.con = wh.con
         self.spec = spec
         self.path = path
         self.name = str(path)
-        self.mapping = mapping
-        self.optional_mapping = optional_mapping
-        self.date_formats = date_formats
-        self.skip_invalid = skip_invalid
-        self.delimiter = delimiter
-        self.encoding = encoding
-        self.progress = progress
+        self.options = options
+        self.ingest_id = ingest_id
         self.format = FORMATS.get(_suffix(path))
         self.row_word = "row" if self.format == "parquet" else "line"
-        self.first_row = {"csv": 2, "json": 1, "parquet": 1}.get(self.format or "", 1)
+        self.first_row = 2 if self.format == "csv" else 1
+        self.targets: list[_Target] = []
 
-    # -- reading --------------------------------------------------------------------------------
+    # -- reading ----------------------------------------------------------------------------------
 
-    def _source(self, types: dict[str, str] | None = None) -> str:
-        path = _literal(str(self.path))
+    def _source(self, types: dict[str, str] | None = None, rejects: bool = False) -> str:
+        path = literal(str(self.path))
         if self.format == "parquet":
             return f"read_parquet({path})"
         if self.format == "json":
-            options = ", ignore_errors = true" if self.skip_invalid else ""
-            return f"read_json({path}, format = 'newline_delimited'{options})"
+            return f"read_json({path}, format = 'newline_delimited')"
         options = ["header = true"]
-        if self.delimiter is not None:
-            options.append(f"delim = {_literal(self.delimiter)}")
+        if self.options.delimiter is not None:
+            options.append(f"delim = {literal(self.options.delimiter)}")
         elif _suffix(self.path) == ".tsv":
             options.append("delim = '\\t'")
-        if self.encoding is not None:
-            options.append(f"encoding = {_literal(self.encoding)}")
+        if self.options.encoding is not None:
+            options.append(f"encoding = {literal(self.options.encoding)}")
         if types:
-            pairs = ", ".join(f"{_literal(k)}: {_literal(v)}" for k, v in types.items())
+            pairs = ", ".join(f"{literal(k)}: {literal(v)}" for k, v in types.items())
             options.append(f"types = {{{pairs}}}")
-        if self.skip_invalid:
+        if rejects:
             options.append(
                 "store_rejects = true, rejects_table = '__rejects', rejects_scan = '__reject_scans'"
             )
         return f"read_csv({path}, {', '.join(options)})"
 
-    def _duckdb_error(self, exc: duckdb.Error) -> InputError:
+    def _input_error(self, exc: duckdb.Error) -> InputError:
+        """A DuckDB reader error as an InputError naming the file and line."""
         message = str(exc)
         line = re.search(r"CSV Error on Line: (\d+)", message)
-        rows = [int(line.group(1))] if line else []
-        detail = [
-            s.strip()
-            for s in message.splitlines()[1:]
-            if s.strip() and not s.startswith(("Original Line", "Possible", "  "))
-        ]
-        reason = detail[0] if detail and line else message.splitlines()[0]
+        lines = [s.strip() for s in message.splitlines() if s.strip()]
+        reason = lines[0]
+        if line:
+            detail = [
+                s for s in lines[1:] if not s.startswith(("Original Line", "Possible", "file ="))
+            ]
+            reason = detail[0] if detail else reason
         reason = re.sub(r"^[A-Za-z ]+Error: ", "", reason)
         if "unicode" in reason.lower() or "utf-8" in reason.lower():
             reason += " Pass --encoding (e.g. latin-1) to read it."
+        rows = [int(line.group(1))] if line else []
         return InputError(self.name, reason, rows=rows, row_word=self.row_word)
 
-    def _describe(self) -> dict[str, str]:
+    def _prepare(self) -> None:
+        if self.format is None:
+            raise InputError(
+                self.name,
+                f"unknown file type {self.path.suffix!r}; use .csv, .tsv, .parquet or .jsonl",
+            )
+        if not self.path.is_file():
+            raise InputError(self.name, "no such file")
+        if self.path.stat().st_size == 0:
+            raise InputError(self.name, "the file is empty")
         try:
-            rows = self.con.execute(f"DESCRIBE SELECT * FROM {self._source()}").fetchall()
+            described = self.con.execute(f"DESCRIBE SELECT * FROM {self._source()}").fetchall()
         except duckdb.Error as exc:
-            raise self._duckdb_error(exc) from None
-        return {r[0]: r[1] for r in rows}
-
-    # -- columns ----------------------------------------------------------------------------------
+            raise self._input_error(exc) from None
+        self.sniffed = {r[0]: r[1] for r in described}
+        self.targets = self._resolve(self.sniffed)
 
     def _resolve(self, file_columns: dict[str, str]) -> list[_Target]:
         """Decide which file column feeds which table column."""
@@ -314,20 +302,18 @@ class _FileIngest:
             return source if source in file_columns else by_lower.get(source.lower())
 
         chosen: dict[str, str] = {}  # target -> source
-        used: set[str] = set()
 
-        def claim(source: str, target: str, how: str) -> None:
+        def claim(source: str, target: str) -> None:
             if target in chosen:
                 raise InputError(
                     self.name,
-                    f"both {chosen[target]!r} and {source!r} would become {target!r} ({how}); "
+                    f"both {chosen[target]!r} and {source!r} would become {target!r}; "
                     "map only one of them",
                 )
             chosen[target] = source
-            used.add(source)
 
-        explicit = {s: t for s, t in self.optional_mapping.items() if find(s) is not None}
-        explicit.update(self.mapping)
+        explicit = {s: t for s, t in self.options.optional_mapping.items() if find(s) is not None}
+        explicit.update(self.options.mapping)
         for source, target in explicit.items():
             found = find(source)
             if found is None:
@@ -337,12 +323,19 @@ class _FileIngest:
                     f"--map {source}={target}: the file has no column {source!r} "
                     f"(its columns: {listing})",
                 )
-            claim(found, target, "mapped")
+            if target in SYSTEM_COLUMNS:
+                raise InputError(self.name, f"--map {source}={target}: {target!r} is reserved")
+            claim(found, target)
+        used = set(chosen.values())
         for source in file_columns:
-            if source not in used and _normal(source) in spec.names:
-                if _normal(source) in chosen:
-                    continue  # an explicit map took this canonical name; keep the file's column
-                claim(source, _normal(source), "named so in the file")
+            # A file column named as a canonical column maps itself, unless a map took the name.
+            if (
+                source not in used
+                and _normal(source) in spec.names
+                and _normal(source) not in chosen
+            ):
+                chosen[_normal(source)] = source
+                used.add(source)
 
         missing = [c.name for c in spec.columns if c.required and c.name not in chosen]
         if missing:
@@ -357,88 +350,45 @@ class _FileIngest:
             raise InputError(self.name, reason)
 
         stored = self.wh.columns(spec.table)
-        targets = []
-        for target, source in chosen.items():
-            column = spec.column(target)
-            sql_type = SQL_TYPES[column.kind] if column else stored.get(target)
-            targets.append(_Target(target, source, file_columns[source], column, sql_type))
+        targets = [
+            _Target(t, s, file_columns[s], spec.column(t), stored.get(t)) for t, s in chosen.items()
+        ]
         for source in file_columns:
             if source in used:
                 continue
-            if source.startswith("__") or _normal(source) in spec.names:
-                # A second column of a canonical name (its twin was mapped): keep it renamed.
-                name = f"source_{_normal(source).lstrip('_')}"
-            else:
-                name = source
+            name = source
+            if _normal(source) in spec.names or source in SYSTEM_COLUMNS or source.startswith("__"):
+                # A second column of a canonical name (its twin was mapped): keep it, renamed.
+                name = "source_" + _normal(source).strip("_")
             targets.append(_Target(name, source, file_columns[source], None, stored.get(name)))
         return targets
 
-    # -- the steps --------------------------------------------------------------------------------
+    # -- the two paths ----------------------------------------------------------------------------
 
-    def run(self) -> IngestReport:
+    def run(self, fast: bool) -> IngestReport:
         start = time.perf_counter()
-        if self.format is None:
-            raise InputError(
-                self.name,
-                f"unknown file type {self.path.suffix!r}; use .csv, .tsv, .parquet or .jsonl",
-            )
-        if not self.path.is_file():
-            raise InputError(self.name, "no such file")
-        if self.path.stat().st_size == 0:
-            raise InputError(self.name, "the file is empty")
-
-        file_columns = self._describe()
-        targets = self._resolve(file_columns)
-        # Canonical columns are read as text and parsed by us, so that a bad value is reported
-        # with its row rather than stopping DuckDB's reader; attributes keep the sniffed types.
-        self._targets_cache = targets
-        text_types = {t.source: "VARCHAR" for t in targets if t.column is not None}
-        if self.format == "csv":
-            for t in targets:
-                if t.source in text_types:
-                    t.source_type = "VARCHAR"
-        source = self._source(text_types if self.format == "csv" else None)
-        try:
-            self._stage(source, targets)
-        except duckdb.ConversionException:
-            # DuckDB's sniffer typed an attribute from a sample that a later row contradicts:
-            # read every column as text instead.
-            for t in targets:
-                if t.column is None and t.sql_type is None:
-                    t.source_type = "VARCHAR"
-            source = self._source({t.source: "VARCHAR" for t in targets})
-            self._stage(source, targets)
-
-        try:
-            total, bad = self.con.execute(
-                "SELECT count(*), count(__bad_column) FROM __staged"
-            ).fetchone()
-            structural = self._structural_rejects()
-            if total == 0 and not structural:
-                raise InputError(self.name, "the file has a header but no data rows")
-            if (bad or structural) and not self.skip_invalid:
-                self._raise_first_error(bad)
-            rejects_file = self._write_rejects(source, structural) if bad or structural else None
-            inserted, updated = self._merge(targets)
-        finally:
-            self.con.execute("DROP TABLE IF EXISTS __staged")
-            self.con.execute("DROP TABLE IF EXISTS __rejects")
-            self.con.execute("DROP TABLE IF EXISTS __reject_scans")
-        valid = total - bad
+        self._prepare()
+        if fast:
+            read, rejected, inserted, updated, rejects_file = self._insert_fast(), 0, None, 0, None
+        else:
+            read, rejected, inserted, updated, rejects_file = self._insert_careful()
+        if inserted is None:
+            inserted = self._dedupe()
         report = IngestReport(
             kind=self.spec.kind,
             file=self.name,
-            rows_read=total + len(structural),
-            rows_rejected=bad + len(structural),
+            rows_read=read,
+            rows_rejected=rejected,
             rows_inserted=inserted,
             rows_updated=updated,
-            rows_unchanged=valid - inserted - updated,
+            rows_unchanged=read - rejected - inserted - updated,
             rejects_file=rejects_file,
             seconds=round(time.perf_counter() - start, 3),
         )
         self.con.execute(
-            "INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
+                self.ingest_id,
                 datetime.now(),
                 report.kind,
                 str(self.path.resolve()),
@@ -451,35 +401,327 @@ class _FileIngest:
         )
         return report
 
-    def _stage(self, source: str, targets: list[_Target]) -> None:
-        """Read the file into ``__staged``: parsed columns plus the first fault of each row."""
-        inner, checks = [], []
-        for i, t in enumerate(targets):
-            kind = t.column.kind if t.column else _attribute_kind(t.sql_type)
-            if kind is None:
-                value = quote(t.source)  # a new attribute: kept as DuckDB read it
-            else:
-                value = parse_sql(kind, quote(t.source), t.source_type, self.date_formats)
-                if t.column is None and t.sql_type not in SQL_TYPES.values():
-                    value = f"try_cast({value} AS {t.sql_type})"
+    def _insert_fast(self) -> int:
+        """Insert straight from the file; any doubt raises _FastPathFailed. Returns rows read."""
+        types = {}
+        for t in self.targets:
+            keep = t.column is not None and (
+                (t.kind in ("number", "timestamp") and is_numeric(t.source_type))
+                or (
+                    t.kind == "timestamp"
+                    and is_temporal(t.source_type)
+                    and not self.options.date_formats
+                    and self._iso_sniffed()
+                )
+            )
+            if t.column is not None and not keep:
+                types[t.source] = "VARCHAR"
+        for t in self.targets:
+            if self.format == "csv" and t.source in types:
+                t.source_type = "VARCHAR"
+        id_types = {}
+        for t in self.targets:
+            if t.column is not None and t.column.domain:
+                integral = is_integer(self.sniffed[t.source])
+                id_types[t.name] = self._decide_id_type(t.column.domain, integral)
+        self._decide_derived_ids()
+        self._add_attributes({t.name: t.source_type for t in self.targets})
+
+        inner, guards = [], []
+        for t in self.targets:
+            value, checks = self._value_sql(t, id_types.get(t.name))
             inner.append(f"{value} AS {quote(t.name)}")
-            if kind is not None and _can_fail(kind):
-                raw = f"__raw_{i}"
+            guards += [
+                f"WHEN {c} THEN error({literal(what + ' ' + t.source)})" for c, what in checks
+            ]
+        # A row with any fault stops the insert (the careful path then says which and where).
+        ok = f"coalesce(CASE {' '.join(guards)} END, true)" if guards else "true"
+        source = self._source(types if self.format == "csv" else None)
+        relation = (
+            f"SELECT * EXCLUDE (__ok) FROM (SELECT {', '.join(inner)}, {ok} AS __ok, "
+            f"0 AS __row FROM {source}) WHERE __ok"
+        )
+        sql = self._insert_sql(relation)
+        try:
+            return self.wh.run(sql, progress=self._step(f"loading {self.path.name}"))
+        except duckdb.Error as exc:
+            raise _FastPathFailed(str(exc)) from exc
+
+    def _iso_sniffed(self) -> bool:
+        """True when DuckDB's CSV sniffer read timestamps as ISO 8601 (no day/month guess)."""
+        if self.format != "csv":
+            return True
+        row = self.con.execute(
+            f"SELECT DateFormat, TimestampFormat FROM sniff_csv({literal(str(self.path))})"
+        ).fetchone()
+        return row is None or (row[0] is None and row[1] is None)
+
+    def _insert_careful(self) -> tuple[int, int, int | None, int, str | None]:
+        """Stage, check, then merge the valid rows.
+
+        Returns (read, rejected, inserted, updated, rejects file); inserted is None for a fact
+        table, whose duplicates are dropped afterwards.
+        """
+        text_types = {t.source: "VARCHAR" for t in self.targets if t.column is not None}
+        for t in self.targets:
+            if self.format == "csv" and t.source in text_types:
+                t.source_type = "VARCHAR"
+        source = self._source(
+            text_types if self.format == "csv" else None,
+            rejects=self.options.skip_invalid and self.format == "csv",
+        )
+        try:
+            self._stage(source)
+        except duckdb.ConversionException:
+            # DuckDB's sniffer typed an attribute from a sample that a later row contradicts:
+            # read every column as text instead.
+            for t in self.targets:
+                if t.stored_type is None:
+                    t.source_type = "VARCHAR"
+            source = self._source(
+                {t.source: "VARCHAR" for t in self.targets},
+                rejects=self.options.skip_invalid and self.format == "csv",
+            )
+            self._stage(source)
+        try:
+            total, bad = self.con.execute(
+                "SELECT count(*), count(__bad_column) FROM __staged"
+            ).fetchone()
+            structural = self._structural_rejects()
+            if total == 0 and not structural:
+                raise InputError(self.name, "the file has a header but no data rows")
+            if (bad or structural) and not self.options.skip_invalid:
+                self._raise_first_error(bad, structural)
+            rejects_file = self._write_rejects(source, structural) if bad or structural else None
+            id_types = {}
+            for t in self.targets:
+                if t.column is not None and t.column.domain:
+                    integral = self.con.execute(
+                        f"SELECT bool_and(regexp_full_match({quote(t.name)}, '{INTEGER_ID_RE}')) "
+                        f"FROM __staged WHERE __bad_column IS NULL"
+                    ).fetchone()[0]
+                    id_types[t.name] = self._decide_id_type(t.column.domain, integral is not False)
+            staged = dict(
+                self.con.execute(
+                    "SELECT column_name, data_type FROM duckdb_columns() "
+                    "WHERE table_name = '__staged'"
+                ).fetchall()
+            )
+            self._decide_derived_ids()
+            self._add_attributes(staged)
+            columns = ", ".join(
+                f"CAST({quote(t.name)} AS {id_types[t.name]}) AS {quote(t.name)}"
+                if t.name in id_types
+                else quote(t.name)
+                for t in self.targets
+            )
+            relation = f"SELECT {columns}, rowid AS __row FROM __staged WHERE __bad_column IS NULL"
+            if self.spec.mode == "append":
+                self.wh.run(
+                    self._insert_sql(relation), progress=self._step(f"merging {self.path.name}")
+                )
+                inserted, updated = None, 0
+            else:
+                inserted, updated = self._upsert(relation)
+        finally:
+            for table in ("__staged", "__rejects", "__reject_scans"):
+                self.con.execute(f"DROP TABLE IF EXISTS {table}")
+        rejected = bad + len(structural)
+        return total + len(structural), rejected, inserted, updated, rejects_file
+
+    # -- column rules shared by both paths --------------------------------------------------------
+
+    def _decide_id_type(self, domain: str, integral: bool) -> str:
+        """The storage type for ids of ``domain`` given whether this file's ids are integers;
+        widens the domain to text (for good) when they are not."""
+        current = self.wh.id_type(domain)
+        if current == "BIGINT" and not integral:
+            self.wh.set_id_type(domain, "VARCHAR")
+            return "VARCHAR"
+        if current == "VARCHAR" and integral and self.wh.id_domain_empty(domain):
+            self.wh.set_id_type(domain, "BIGINT")
+            return "BIGINT"
+        return current
+
+    def _decide_derived_ids(self) -> None:
+        if self.spec.table == "events" and "basket_id" not in {t.name for t in self.targets}:
+            self.wh.set_id_type("basket", "VARCHAR")  # derived basket ids are text
+
+    def _value_sql(self, t: _Target, id_type: str | None) -> tuple[str, list[tuple[str, str]]]:
+        """(SQL value of a target, [(fault condition, fault word)]) for the fast path."""
+        src = quote(t.source)
+        kind = t.kind
+        checks: list[tuple[str, str]] = []
+        if kind is None:
+            return src, checks
+        value = parse_sql(kind, src, t.source_type, self.options.date_formats)
+        if id_type == "BIGINT":
+            if is_integer(t.source_type):
+                value = f"CAST({src} AS BIGINT)"
+            else:
+                # Untrimmed: an id with spaces fails here and is trimmed by the careful path.
+                text = f"CAST({src} AS VARCHAR)"
+                checks.append(
+                    (f"NOT regexp_full_match({text}, '{INTEGER_ID_RE}')", "non-integer id in")
+                )
+                value = f"try_cast({text} AS BIGINT)"
+        elif t.column is None and t.stored_type not in SQL_TYPES.values():
+            value = f"try_cast({value} AS {t.stored_type})"
+        if _may_fail(kind, t.source_type) or (
+            t.column is None and t.stored_type not in (None, t.source_type, "VARCHAR")
+        ):
+            present = f"nullif(trim(CAST({src} AS VARCHAR)), '') IS NOT NULL"
+            checks.append((f"{present} AND ({value}) IS NULL", "unreadable value in"))
+        if t.column is not None and t.column.required:
+            # Before the other checks: they pass on NULL.
+            checks.insert(0, (f"({value}) IS NULL", "missing value in"))
+        return value, checks
+
+    def _add_attributes(self, types: dict[str, str]) -> None:
+        """Add the file's new attribute columns to the table, typed as read."""
+        for t in self.targets:
+            if t.column is None and t.stored_type is None:
+                self.con.execute(
+                    f"ALTER TABLE {self.spec.table} ADD COLUMN {quote(t.name)} {types[t.name]}"
+                )
+
+    def _insert_sql(self, relation: str) -> str:
+        """INSERT of ``relation`` (target-named columns plus __row) into the fact table."""
+        canonical = [c.name for c in self.spec.columns]
+        final = canonical + [t.name for t in self.targets if t.name not in canonical]
+        names = ", ".join([quote(n) for n in final] + [ROW_KEY, INGEST_ID])
+        values = ", ".join(quote(n) for n in final)
+        derived = self._derived(relation, final)
+        return (
+            f"INSERT INTO {self.spec.table} ({names}) "
+            f"SELECT {values}, {row_key_sql(self.spec)}, {self.ingest_id} FROM ({derived})"
+        )
+
+    def _derived(self, relation: str, final: list[str]) -> str:
+        """SELECT over ``relation`` giving every final column: canonical columns absent from the
+        file as typed NULLs, and for events the derived event_type, return sign and basket."""
+        have = {t.name for t in self.targets}
+        stored = self.wh.columns(self.spec.table)
+
+        def col(name: str) -> str:
+            if name in have:
+                return quote(name)
+            return f"CAST(NULL AS {stored[name]})"
+
+        exprs = {n: col(n) for n in final}
+        if self.spec.table == "events":
+            kind = f"coalesce({col('event_type')}, 'purchase')"
+            qty, val = col("quantity"), col("value")
+            is_return = (
+                f"({kind} = 'return' OR ({kind} = 'purchase' "
+                f"AND ({qty} < 0 OR ({qty} IS NULL AND {val} < 0))))"
+            )
+            exprs["event_type"] = f"CASE WHEN {is_return} THEN 'return' ELSE {kind} END"
+            exprs["quantity"] = f"CASE WHEN {is_return} THEN abs({qty}) ELSE {qty} END"
+            exprs["value"] = f"CASE WHEN {is_return} THEN abs({val}) ELSE {val} END"
+            if "basket_id" not in have:
+                # Where the file names no basket, a basket is one customer's events at one moment.
+                exprs["basket_id"] = (
+                    "CAST(customer_id AS VARCHAR) || '@' || "
+                    "strftime(timestamp, '%Y-%m-%dT%H:%M:%S.%f')"
+                )
+        select = ", ".join(f"{e} AS {quote(n)}" for n, e in exprs.items())
+        return f"SELECT {select}, __row FROM ({relation})"
+
+    # -- after the insert -------------------------------------------------------------------------
+
+    def _dedupe(self) -> int:
+        """Drop this ingest's rows whose key is stored already or repeats; return rows kept."""
+        table, me = self.spec.table, self.ingest_id
+        # Distinct upper halves prove distinct keys, and count faster than the full 128 bits.
+        written, distinct = self.con.execute(
+            f"SELECT count(*), count(DISTINCT CAST({ROW_KEY} >> 64 AS UBIGINT)) FROM {table} "
+            f"WHERE {INGEST_ID} = ?",
+            [me],
+        ).fetchone()
+        if distinct < written:
+            distinct = self.con.execute(
+                f"SELECT count(DISTINCT {ROW_KEY}) FROM {table} WHERE {INGEST_ID} = ?", [me]
+            ).fetchone()[0]
+        older = self.con.execute(
+            f"SELECT count(*) > 0 FROM (SELECT 1 FROM {table} WHERE {INGEST_ID} <> ? LIMIT 1)",
+            [me],
+        ).fetchone()[0]
+        if distinct == written and not older:
+            return written
+        self.wh.run(
+            f"DELETE FROM {table} WHERE {INGEST_ID} = {me} AND ("
+            f"{ROW_KEY} IN (SELECT {ROW_KEY} FROM {table} WHERE {INGEST_ID} <> {me}) "
+            f"OR rowid NOT IN (SELECT min(rowid) FROM {table} WHERE {INGEST_ID} = {me} "
+            f"GROUP BY {ROW_KEY}))",
+            progress=self._step(f"skipping rows already stored from {self.path.name}"),
+        )
+        return self.con.execute(
+            f"SELECT count(*) FROM {table} WHERE {INGEST_ID} = ?", [me]
+        ).fetchone()[0]
+
+    def _upsert(self, relation: str) -> tuple[int, int]:
+        """Merge a dimension file: the last row of a key wins. Returns (inserted, updated)."""
+        spec, table = self.spec, self.spec.table
+        key = [quote(k) for k in spec.key]
+        final = [t.name for t in self.targets]
+        self.con.execute(
+            f"CREATE TEMP TABLE __latest AS SELECT * EXCLUDE (__row) FROM ({relation}) "
+            f"QUALIFY row_number() OVER (PARTITION BY {', '.join(key)} ORDER BY __row DESC) = 1"
+        )
+        try:
+            on = " AND ".join(f"{table}.{k} = s.{k}" for k in key)
+            attrs = [quote(n) for n in final if quote(n) not in key]
+            updated = 0
+            if attrs:
+                changed = " OR ".join(f"{table}.{n} IS DISTINCT FROM s.{n}" for n in attrs)
+                sets = ", ".join(f"{n} = s.{n}" for n in attrs)
+                updated = self.wh.run(
+                    f"UPDATE {table} SET {sets}, {INGEST_ID} = {self.ingest_id} "
+                    f"FROM __latest s WHERE {on} AND ({changed})"
+                )
+            same_key = " AND ".join(f"t.{k} = s.{k}" for k in key)
+            names = ", ".join(quote(n) for n in final)
+            inserted = self.wh.run(
+                f"INSERT INTO {table} ({names}, {INGEST_ID}) "
+                f"SELECT {names}, {self.ingest_id} FROM __latest s "
+                f"WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE {same_key})"
+            )
+        finally:
+            self.con.execute("DROP TABLE IF EXISTS __latest")
+        return inserted, updated
+
+    # -- the careful path's staging and reporting -------------------------------------------------
+
+    def _stage(self, source: str) -> None:
+        """Read the file into ``__staged``: parsed columns plus the first fault of each row."""
+        inner, faults = [], []
+        for i, t in enumerate(self.targets):
+            kind = t.kind
+            raw = f"__raw_{i}"
+            if kind is None:
+                inner.append(f"{quote(t.source)} AS {quote(t.name)}")
+                continue
+            value = parse_sql(kind, quote(t.source), t.source_type, self.options.date_formats)
+            if t.column is None and t.stored_type not in SQL_TYPES.values():
+                value = f"try_cast({value} AS {t.stored_type})"
+            inner.append(f"{value} AS {quote(t.name)}")
+            if _may_fail(kind, t.source_type):
                 inner.append(f"{quote(t.source)} AS {raw}")
                 present = f"nullif(trim(CAST({raw} AS VARCHAR)), '') IS NOT NULL"
-                checks.append((f"{present} AND {quote(t.name)} IS NULL", t, raw))
+                faults.append((f"{present} AND {quote(t.name)} IS NULL", t, raw))
+        for t in self.targets:
             if t.column is not None and t.column.required:
-                checks.append((f"{quote(t.name)} IS NULL", t, None))
-        # An unreadable value is reported as such, not as the missing value it parses to.
-        checks.sort(key=lambda c: c[2] is None)
+                faults.append((f"{quote(t.name)} IS NULL", t, None))
+        # Unreadable values first, so that one is not reported as the missing value it parses to.
         bad_column = " ".join(
-            f"WHEN {cond} THEN {_literal(t.source + chr(31) + ('parse' if raw else 'missing'))}"
-            for cond, t, raw in checks
+            f"WHEN {cond} THEN {literal(t.source + SEP + ('parse' if raw else 'missing'))}"
+            for cond, t, raw in faults
         )
         bad_value = " ".join(
-            f"WHEN {cond} THEN CAST({raw} AS VARCHAR)" for cond, t, raw in checks if raw
+            f"WHEN {cond} THEN CAST({raw} AS VARCHAR)" for cond, t, raw in faults if raw
         )
-        keep = ", ".join(quote(t.name) for t in targets)
+        keep = ", ".join(quote(t.name) for t in self.targets)
         sql = (
             f"CREATE TEMP TABLE __staged AS SELECT {keep}, "
             f"CASE {bad_column or 'WHEN false THEN NULL'} END AS __bad_column, "
@@ -491,18 +733,16 @@ class _FileIngest:
         except duckdb.ConversionException:
             raise
         except duckdb.Error as exc:
-            raise self._duckdb_error(exc) from None
+            raise self._input_error(exc) from None
 
     def _step(self, description: str) -> Callable[[float], None] | None:
-        if self.progress is None:
+        report = self.options.progress
+        if report is None:
             return None
-        report = self.progress
         return lambda fraction: report(description, fraction)
 
     def _structural_rejects(self) -> list[tuple[int, str, str]]:
         """Lines DuckDB's CSV reader skipped (``skip_invalid`` only): (line, reason, text)."""
-        if not (self.skip_invalid and self.format == "csv"):
-            return []
         exists = self.con.execute(
             "SELECT count(*) FROM duckdb_tables() WHERE table_name = '__rejects'"
         ).fetchone()[0]
@@ -512,18 +752,18 @@ class _FileIngest:
             "SELECT line, error_message, csv_line FROM __rejects ORDER BY line"
         ).fetchall()
 
-    def _lines(self, rowids: np.ndarray, structural: Sequence[int] = ()) -> np.ndarray:
+    def _lines(self, rowids: np.ndarray, skipped: Sequence[int] = ()) -> np.ndarray:
         """Staged row ids -> row numbers as the user counts them in the file."""
         # Rows written inside a transaction get row ids from a large base: count from the first.
         base = self.con.execute("SELECT min(rowid) FROM __staged").fetchone()[0]
         lines = np.asarray(rowids, dtype=np.int64) - base + self.first_row
-        for skipped in sorted(structural):  # lines the reader dropped shift the later ones
-            lines += lines >= skipped
+        for line in sorted(skipped):  # lines the reader dropped shift the later ones
+            lines += lines >= line
         return lines
 
-    def _raise_first_error(self, bad: int) -> None:
+    def _raise_first_error(self, bad: int, structural: list[tuple[int, str, str]]) -> None:
         if not bad:
-            line, reason, _ = self._structural_rejects()[0]
+            line, reason, _ = structural[0]
             raise InputError(self.name, reason, rows=[line], row_word=self.row_word)
         first = self.con.execute(
             "SELECT __bad_column, __bad_value FROM __staged WHERE __bad_column IS NOT NULL "
@@ -532,35 +772,40 @@ class _FileIngest:
         rowids = self.con.execute(
             "SELECT rowid FROM __staged WHERE __bad_column = ? ORDER BY rowid LIMIT 5", [first[0]]
         ).fetchnumpy()["rowid"]
-        source, what = first[0].split(chr(31))
-        target = next(t for t in self._targets_cache if t.source == source)
-        reason = _reason(what, first[1], target, self.date_formats)
+        source, what = first[0].split(SEP)
         raise InputError(
             self.name,
-            reason,
+            self._reason(what, first[1], source),
             column=source,
             rows=self._lines(rowids).tolist(),
             n_bad=bad,
             row_word=self.row_word,
         )
 
+    def _reason(self, what: str, value: str | None, source: str) -> str:
+        target = next(t for t in self.targets if t.source == source)
+        if what == "missing":
+            return f"missing value for required column {target.name!r}"
+        if target.kind == "timestamp" and self.options.date_formats:
+            formats = " or ".join(self.options.date_formats)
+            return f"cannot read {value!r} as a timestamp in format {formats}"
+        return f"cannot read {value!r} as {KIND_WORDS.get(target.kind, target.kind)}"
+
     def _write_rejects(self, source: str, structural: list[tuple[int, str, str]]) -> str:
         """Write rejected rows, with line, column and reason, to ``<file>.rejects.csv``."""
-        import pandas as pd
-
         out = self.path.with_name(self.path.name + ".rejects.csv")
         bad = self.con.execute(
             "SELECT rowid, __bad_column, __bad_value FROM __staged "
             "WHERE __bad_column IS NOT NULL ORDER BY rowid"
         ).df()
+        skipped = [s[0] for s in structural]
         frames = []
         if len(bad):
-            # The original record of each bad row, from a second read of the same source (rare:
-            # only files with rejects pay for it).
+            # The original record of each bad row, from a second read of the same source (only
+            # files with rejects pay for it). Both reads number rows from their own base.
             self.con.execute(f"CREATE TEMP TABLE __raw AS SELECT * FROM {source}")
             try:
                 self.con.register("__bad_rows", bad[["rowid"]])
-                # Both reads number their rows from their own base, in file order.
                 records = self.con.execute(
                     "SELECT r.rowid - (SELECT min(rowid) FROM __raw) "
                     "+ (SELECT min(rowid) FROM __staged) AS rowid, "
@@ -572,17 +817,14 @@ class _FileIngest:
             finally:
                 self.con.execute("DROP TABLE IF EXISTS __raw")
             bad = bad.merge(records, on="rowid", how="left")
-            parts = bad["__bad_column"].str.split(chr(31), expand=True)
-            targets = {t.source: t for t in self._targets_cache}
+            parts = bad["__bad_column"].str.split(SEP, expand=True)
             frames.append(
                 pd.DataFrame(
                     {
-                        self.row_word: self._lines(
-                            bad["rowid"].to_numpy(), [s[0] for s in structural]
-                        ),
+                        self.row_word: self._lines(bad["rowid"].to_numpy(), skipped),
                         "column": parts[0],
                         "reason": [
-                            _reason(w, v, targets[c], self.date_formats)
+                            self._reason(w, v, c)
                             for c, w, v in zip(parts[0], parts[1], bad["__bad_value"], strict=True)
                         ],
                         "record": bad["record"],
@@ -593,7 +835,7 @@ class _FileIngest:
             frames.append(
                 pd.DataFrame(
                     {
-                        self.row_word: [s[0] for s in structural],
+                        self.row_word: skipped,
                         "column": None,
                         "reason": [s[1] for s in structural],
                         "record": [s[2] for s in structural],
@@ -606,132 +848,3 @@ class _FileIngest:
         except OSError as exc:
             raise InputError(self.name, f"cannot write the rejects file {out}: {exc}") from None
         return str(out)
-
-    # -- merging into the table ---------------------------------------------------------------
-
-    def _prepared(self, targets: list[_Target]) -> tuple[str, list[str]]:
-        """SELECT over the valid staged rows with derived columns filled in, and its columns."""
-        names = [t.name for t in targets]
-        plain = ", ".join(quote(n) for n in names)
-        valid = f"SELECT {plain}, rowid AS __row FROM __staged WHERE __bad_column IS NULL"
-        if self.spec.kind != "events":
-            return valid, names
-        have = set(names)
-
-        def col(name: str, sql_type: str = "VARCHAR") -> str:
-            return quote(name) if name in have else f"CAST(NULL AS {sql_type})"
-
-        kind = f"coalesce({col('event_type')}, 'purchase')"
-        qty, val = col("quantity", "DOUBLE"), col("value", "DOUBLE")
-        is_return = (
-            f"({kind} = 'return' OR ({kind} = 'purchase' "
-            f"AND ({qty} < 0 OR ({qty} IS NULL AND {val} < 0))))"
-        )
-        derived = {
-            "event_type": f"CASE WHEN {is_return} THEN 'return' ELSE {kind} END",
-            "quantity": f"CASE WHEN {is_return} THEN abs({qty}) ELSE {qty} END",
-            "value": f"CASE WHEN {is_return} THEN abs({val}) ELSE {val} END",
-            # Where the file names no basket, a basket is one customer's events at one moment.
-            "basket_id": f"coalesce({col('basket_id')}, customer_id || '@' || "
-            "strftime(timestamp, '%Y-%m-%dT%H:%M:%S.%f'))",
-        }
-        columns = list(dict.fromkeys(names + list(derived)))
-        inner = ", ".join(f"{derived.get(n, quote(n))} AS {quote(n)}" for n in columns)
-        # A stable content hash identifies an event the file gives no id for, so that the same
-        # row ingested again (from this file or a re-export with its columns in another order)
-        # is recognised. Canonical columns in schema order, absent ones as NULL, then attributes.
-        canonical = [c.name for c in self.spec.columns if c.name != "event_id"]
-        attributes = sorted(n for n in columns if self.spec.column(n) is None)
-        content = [
-            f"coalesce(CAST({quote(c) if c in columns else 'NULL'} AS VARCHAR), chr(0))"
-            for c in canonical + attributes
-        ]
-        digest = f"md5(concat_ws(chr(31), {', '.join(content)}))"
-        event_id = f"coalesce({col('event_id')}, {digest})"
-        outer = ", ".join(quote(n) for n in columns if n != "event_id")
-        sql = (
-            f"SELECT {outer}, {event_id} AS event_id, __row FROM "
-            f"(SELECT {inner}, __row FROM ({valid}))"
-        )
-        return sql, [c for c in columns if c != "event_id"] + ["event_id"]
-
-    def _merge(self, targets: list[_Target]) -> tuple[int, int]:
-        spec, table = self.spec, self.spec.table
-        stored = self.wh.columns(table)
-        staged_types = dict(
-            self.con.execute(
-                "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = '__staged'"
-            ).fetchall()
-        )
-        for t in targets:
-            if t.name not in stored:
-                self.con.execute(
-                    f"ALTER TABLE {table} ADD COLUMN {quote(t.name)} {staged_types[t.name]}"
-                )
-        prepared, columns = self._prepared(targets)
-        names = ", ".join(quote(n) for n in columns)
-        key = [quote(k) for k in spec.key]
-        step = self._step(f"merging {self.path.name}")
-        if spec.mode == "append":
-            same_key = " AND ".join(f"t.{k} IS NOT DISTINCT FROM s.{k}" for k in key)
-            sql = (
-                f"INSERT INTO {table} ({names}) SELECT {names} FROM ({prepared}) s "
-                f"WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE {same_key}) "
-                f"QUALIFY row_number() OVER (PARTITION BY {', '.join(key)} ORDER BY __row) = 1"
-            )
-            return self.wh.run(sql, progress=step), 0
-        # upsert: the last row of a key in the file wins; stored keys are updated in place.
-        self.con.execute(
-            f"CREATE TEMP TABLE __latest AS SELECT * FROM ({prepared}) "
-            f"QUALIFY row_number() OVER (PARTITION BY {', '.join(key)} ORDER BY __row DESC) = 1"
-        )
-        try:
-            on = " AND ".join(f"{table}.{k} = s.{k}" for k in key)
-            attrs = [quote(n) for n in columns if quote(n) not in key]
-            updated = 0
-            if attrs:
-                changed = " OR ".join(f"{table}.{n} IS DISTINCT FROM s.{n}" for n in attrs)
-                sets = ", ".join(f"{n} = s.{n}" for n in attrs)
-                updated = self.wh.run(
-                    f"UPDATE {table} SET {sets} FROM __latest s WHERE {on} AND ({changed})"
-                )
-            same_key = " AND ".join(f"t.{k} = s.{k}" for k in key)
-            inserted = self.wh.run(
-                f"INSERT INTO {table} ({names}) SELECT {names} FROM __latest s "
-                f"WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE {same_key})"
-            )
-        finally:
-            self.con.execute("DROP TABLE IF EXISTS __latest")
-        return inserted, updated
-
-
-def _suffix(path: Path) -> str:
-    suffixes = [s.lower() for s in path.suffixes]
-    if suffixes and suffixes[-1] in (".gz", ".zst"):
-        suffixes = suffixes[:-1]
-    return suffixes[-1] if suffixes else ""
-
-
-def _attribute_kind(sql_type: str | None) -> str | None:
-    """The parse kind for an attribute already stored with ``sql_type`` (None: new attribute)."""
-    if sql_type is None:
-        return None
-    upper = sql_type.upper()
-    if upper == "VARCHAR":
-        return "text"
-    if upper.startswith("TIMESTAMP") or upper == "DATE":
-        return "timestamp"
-    if upper == "BOOLEAN":
-        return "flag"
-    if _is_numeric(upper):
-        return "number"
-    return "text"
-
-
-def _reason(what: str, value: str | None, target: _Target, date_formats: Sequence[str]) -> str:
-    if what == "missing":
-        return f"missing value for required column {target.name!r}"
-    kind = target.column.kind if target.column else _attribute_kind(target.sql_type)
-    if kind == "timestamp" and date_formats:
-        return f"cannot read {value!r} as a timestamp in format {' or '.join(date_formats)}"
-    return f"cannot read {value!r} as {KIND_WORDS.get(kind, kind)}"

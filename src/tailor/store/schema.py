@@ -29,6 +29,16 @@ class Column:
     kind: ColumnKind
     required: bool = False
 
+    @property
+    def domain(self) -> str | None:
+        """The id domain (customer, item, ...) an id column draws from; None for other kinds.
+
+        All columns of one domain share one storage type: BIGINT while every id seen is a plain
+        integer (smaller and much faster to load and join), widened to VARCHAR for good when a
+        text id (or one with leading zeros, like a UPC "00123") arrives.
+        """
+        return self.name.removesuffix("_id") if self.kind == "id" else None
+
 
 @dataclass(frozen=True)
 class TableSpec:
@@ -160,17 +170,65 @@ def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+# Bookkeeping columns: ``row_key`` identifies a fact row (so that re-ingesting a file adds
+# nothing), ``ingest_id`` names the ingest (see table ``ingest_log``) that wrote the row.
+ROW_KEY = "row_key"
+INGEST_ID = "ingest_id"
+SYSTEM_COLUMNS = (ROW_KEY, INGEST_ID)
+
+
+def domains() -> dict[str, list[tuple[str, str]]]:
+    """Id domain -> the (table, column) pairs that hold its ids."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    for spec in KINDS.values():
+        for c in spec.columns:
+            if c.domain:
+                found.setdefault(c.domain, []).append((spec.table, c.name))
+    return found
+
+
+def hash128(args: list[str]) -> str:
+    """SQL for a 128-bit hash of ``args``, from two of DuckDB's 64-bit hashes.
+
+    DuckDB's ``hash`` is fast on typed values (md5 would need every value cast to text, several
+    times slower on large loads) but is not promised to stay the same across DuckDB versions;
+    the warehouse records a probe value and recomputes stored keys when it changes.
+    """
+    joined = ", ".join(args)
+    return f"((CAST(hash({joined}) AS UHUGEINT) << 64) | hash({joined}, 'tailor'))"
+
+
+_PROBE = hash128(["1", "'tailor'", "TIMESTAMP '2000-01-01'"])
+HASH_PROBE_SQL = f"SELECT CAST({_PROBE} AS VARCHAR)"
+
+
+def row_key_sql(spec: TableSpec) -> str:
+    """SQL computing a fact row's key from its stored canonical columns.
+
+    An event is identified by its ``event_id`` when the source gave one, otherwise by its
+    content; other fact tables by their key columns.
+    """
+    if spec.table == "events":
+        content = [quote(c.name) for c in spec.columns if c.name != "event_id"]
+        by_id, by_content = hash128(["event_id"]), hash128(content)
+        return f"CASE WHEN event_id IS NOT NULL THEN {by_id} ELSE {by_content} END"
+    return hash128([quote(k) for k in spec.key])
+
+
 def create_table_sql(spec: TableSpec) -> str:
-    cols = ", ".join(f"{quote(c.name)} {SQL_TYPES[c.kind]}" for c in spec.columns)
-    return f"CREATE TABLE {spec.table} ({cols})"
+    cols = [f"{quote(c.name)} {SQL_TYPES[c.kind]}" for c in spec.columns]
+    if spec.mode == "append":
+        cols.append(f"{ROW_KEY} UHUGEINT")
+    cols.append(f"{INGEST_ID} BIGINT")
+    return f"CREATE TABLE {spec.table} ({', '.join(cols)})"
 
 
 def _v1() -> list[str]:
     statements = [create_table_sql(spec) for spec in KINDS.values()]
     statements.append(
-        "CREATE TABLE ingest_log (ingested_at TIMESTAMP, kind VARCHAR, file VARCHAR, "
-        "rows_read BIGINT, rows_rejected BIGINT, rows_inserted BIGINT, rows_updated BIGINT, "
-        "rows_duplicate BIGINT)"
+        "CREATE TABLE ingest_log (ingest_id BIGINT, ingested_at TIMESTAMP, kind VARCHAR, "
+        "file VARCHAR, rows_read BIGINT, rows_rejected BIGINT, rows_inserted BIGINT, "
+        "rows_updated BIGINT, rows_unchanged BIGINT)"
     )
     return statements
 

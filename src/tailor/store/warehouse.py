@@ -12,7 +12,16 @@ from typing import Any
 import duckdb
 
 from tailor.errors import WarehouseError
-from tailor.store.schema import KINDS, MIGRATIONS, SCHEMA_VERSION, quote
+from tailor.store.schema import (
+    HASH_PROBE_SQL,
+    KINDS,
+    MIGRATIONS,
+    ROW_KEY,
+    SCHEMA_VERSION,
+    domains,
+    quote,
+    row_key_sql,
+)
 
 Progress = Callable[[float], None]
 """Called with the fraction done (0..1) of a long step."""
@@ -51,6 +60,8 @@ class Warehouse:
         if not read_only:
             self._migrate()
         self._check_version()
+        if not read_only:
+            self._check_hash()
 
     # -- schema -------------------------------------------------------------------------------
 
@@ -93,6 +104,57 @@ class Warehouse:
             raise WarehouseError(
                 f"{self.path}: schema version {version} needs migrating; open it once for writing"
             )
+
+    def _check_hash(self) -> None:
+        """Recompute stored row keys if this DuckDB hashes differently from the one that wrote
+        them (keys must stay comparable for re-ingested files to be recognised)."""
+        probe = self.con.execute(HASH_PROBE_SQL).fetchone()[0]
+        stored = self.get_meta("hash_probe")
+        if stored == probe:
+            return
+        with self.transaction():
+            if stored is not None:
+                for spec in KINDS.values():
+                    if spec.mode == "append":
+                        self.recompute_row_keys(spec.table)
+            self.set_meta("hash_probe", probe)
+
+    def recompute_row_keys(self, table: str) -> None:
+        spec = next(s for s in KINDS.values() if s.table == table)
+        self.con.execute(f"UPDATE {table} SET {ROW_KEY} = {row_key_sql(spec)}")
+
+    # -- id domains -------------------------------------------------------------------------
+
+    def id_type(self, domain: str) -> str:
+        """Storage type of an id domain: 'BIGINT' or 'VARCHAR' (see Column.domain)."""
+        table, column = domains()[domain][0]
+        return self.columns(table)[column]
+
+    def id_domain_empty(self, domain: str) -> bool:
+        """True while no table holds an id of this domain, so its type is still open."""
+        return all(
+            self.con.execute(f"SELECT count({quote(c)}) FROM {t}").fetchone()[0] == 0
+            for t, c in domains()[domain]
+        )
+
+    def set_id_type(self, domain: str, sql_type: str) -> None:
+        """Store every column of an id domain as ``sql_type``; rekey the fact tables touched."""
+        rekey = set()
+        for table, column in domains()[domain]:
+            if self.columns(table)[column] != sql_type:
+                self.con.execute(
+                    f"ALTER TABLE {table} ALTER COLUMN {quote(column)} TYPE {sql_type}"
+                )
+                rekey.add(table)
+        for table in rekey:
+            spec = next(s for s in KINDS.values() if s.table == table)
+            if spec.mode == "append":
+                self.recompute_row_keys(table)
+
+    def next_ingest_id(self) -> int:
+        return self.con.execute(
+            "SELECT coalesce(max(ingest_id), 0) + 1 FROM ingest_log"
+        ).fetchone()[0]
 
     def get_meta(self, key: str) -> str | None:
         row = self.con.execute("SELECT value FROM tailor_meta WHERE key = ?", [key]).fetchone()
