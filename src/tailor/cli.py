@@ -192,5 +192,104 @@ def stats(
     emit(data, json_, render)
 
 
-def main() -> None:  # pragma: no cover - console entry point alias
-    app()
+@app.command()
+@user_errors
+def build(
+    as_of: Annotated[
+        str | None, typer.Option(help="Build as of this date (later events are hidden).")
+    ] = None,
+    db: DbOption = None,
+    config: ConfigOption = None,
+    json_: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Build the dataset and every model that exists, and publish them as the current build."""
+    from tailor.build import build as run_build
+    from tailor.build import builds_dir
+
+    settings = load_settings(db, config)
+    with Warehouse(settings.db, read_only=True) as wh, err.status("building"):
+        info = run_build(wh, builds_dir(settings.db), as_of=as_of)
+
+    def render() -> None:
+        out.print(f"build {info.build_id} published at {info.path}")
+        _print_mapping("dataset", info.manifest["dataset"])
+
+    emit(info.manifest, json_, render)
+
+
+@app.command()
+@user_errors
+def demo(
+    force: Annotated[
+        bool, typer.Option(help="Replace a warehouse at --db even if it is not the demo's.")
+    ] = False,
+    db: DbOption = None,
+    config: ConfigOption = None,
+    json_: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Load The Complete Journey into a fresh warehouse, build everything, print a summary."""
+    from tailor.demo import run_demo
+
+    settings = load_settings(db, config)
+    with progress_bar(not json_) as update:
+        result = run_demo(settings.db, force=force, progress=update)
+    data = {
+        "db": str(result.db),
+        "ingest_seconds": result.ingest_seconds,
+        "ingested": [r.as_dict() for r in result.reports],
+        "stats": result.stats,
+        "build": result.build.manifest,
+    }
+
+    def render() -> None:
+        table = Table("kind", "file", "rows", "seconds", title="The Complete Journey, ingested")
+        for r in result.reports:
+            table.add_row(r.kind, Path(r.file).name, f"{r.rows_inserted:,}", f"{r.seconds:.2f}")
+        out.print(table)
+        out.print(f"ingest took {result.ingest_seconds:.1f} s")
+        _print_mapping("warehouse", {k: v for k, v in result.stats.items() if k != "tables"})
+        out.print(f"build {result.build.build_id} published at {result.build.path}")
+        _print_mapping("dataset", result.build.manifest["dataset"])
+        out.print(f"try: tailor stats --db {result.db}")
+
+    emit(data, json_, render)
+
+
+@app.command()
+@user_errors
+def generate(
+    directory: Annotated[Path, typer.Argument(help="Folder to write the files into.")],
+    customers: Annotated[int, typer.Option(help="Number of customers.")] = 200,
+    items: Annotated[int, typer.Option(help="Number of items.")] = 300,
+    days: Annotated[int, typer.Option(help="Days of history.")] = 180,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    format_: Annotated[str, typer.Option("--format", help="csv, parquet or jsonl.")] = "csv",
+    json_: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Write a seeded synthetic retailer export (events, items, customers, campaigns...)."""
+    from tailor.synthetic import generate as draw
+    from tailor.synthetic import write
+
+    data = draw(n_customers=customers, n_items=items, days=days, seed=seed)
+    paths = write(data, directory, fmt=format_)
+    emit(
+        {name: str(path) for name, path in paths.items()},
+        json_,
+        lambda: [out.print(f"{name}: {path}") for name, path in paths.items()],
+    )
+
+
+def _print_mapping(title: str, mapping: dict[str, Any]) -> None:
+    table = Table("measure", "value", title=title)
+    for key, value in mapping.items():
+        if isinstance(value, float):
+            shown = f"{value:.4g}"
+        elif isinstance(value, int):
+            shown = f"{value:,}"
+        else:
+            shown = str(value)
+        table.add_row(key, shown)
+    out.print(table)
