@@ -33,6 +33,7 @@ import pandas as pd
 from tailor.errors import InputError, TailorError
 from tailor.store.parse import (
     INTEGER_ID_RE,
+    as_text,
     base_type,
     can_fail,
     is_integer,
@@ -74,6 +75,7 @@ KIND_WORDS = {
     "flag": "a yes/no flag",
 }
 SEP = chr(31)  # joins a fault's column and kind in the staged __bad_column
+DELIMITERS = (",", ";", "\t", "|")  # guessed from the header when DuckDB's sniffer gives up
 
 
 @dataclass
@@ -188,7 +190,7 @@ def _may_fail(kind: str, source_type: str) -> bool:
     a typed number or timestamp cannot (but an epoch number may be out of range)."""
     if not can_fail(kind):
         return False
-    if base_type(source_type) == "VARCHAR":
+    if base_type(source_type) in ("VARCHAR", "JSON"):
         return True
     if kind == "timestamp":
         return not is_temporal(source_type)
@@ -234,6 +236,12 @@ class _FileIngest:
         self.row_word = "row" if self.format == "parquet" else "line"
         self.first_row = 2 if self.format == "csv" else 1
         self.targets: list[_Target] = []
+        self.delimiter = options.delimiter
+        if self.delimiter is None and _suffix(path) == ".tsv":
+            self.delimiter = "\t"
+        # Rows of the wrong width make DuckDB's sniffer read the whole file as one column; such
+        # a file is read with the delimiter its header shows, and the bad rows set aside.
+        self.ragged = False
 
     # -- reading ----------------------------------------------------------------------------------
 
@@ -243,13 +251,7 @@ class _FileIngest:
             return f"read_parquet({path})"
         if self.format == "json":
             return f"read_json({path}, format = 'newline_delimited')"
-        options = ["header = true"]
-        if self.options.delimiter is not None:
-            options.append(f"delim = {literal(self.options.delimiter)}")
-        elif _suffix(self.path) == ".tsv":
-            options.append("delim = '\\t'")
-        if self.options.encoding is not None:
-            options.append(f"encoding = {literal(self.options.encoding)}")
+        options = self._csv_options()
         if types:
             pairs = ", ".join(f"{literal(k)}: {literal(v)}" for k, v in types.items())
             options.append(f"types = {{{pairs}}}")
@@ -258,6 +260,15 @@ class _FileIngest:
                 "store_rejects = true, rejects_table = '__rejects', rejects_scan = '__reject_scans'"
             )
         return f"read_csv({path}, {', '.join(options)})"
+
+    def _csv_options(self) -> list[str]:
+        """Options of DuckDB's CSV reader (and sniffer) for this file's dialect."""
+        options = ["header = true"]
+        if self.delimiter is not None:
+            options.append(f"delim = {literal(self.delimiter)}")
+        if self.options.encoding is not None:
+            options.append(f"encoding = {literal(self.options.encoding)}")
+        return options
 
     def _input_error(self, exc: duckdb.Error) -> InputError:
         """A DuckDB reader error as an InputError naming the file and line."""
@@ -286,12 +297,22 @@ class _FileIngest:
             raise InputError(self.name, "no such file")
         if self.path.stat().st_size == 0:
             raise InputError(self.name, "the file is empty")
-        try:
-            described = self.con.execute(f"DESCRIBE SELECT * FROM {self._source()}").fetchall()
-        except duckdb.Error as exc:
-            raise self._input_error(exc) from None
+        described = self._describe(self._source())
+        if self.format == "csv" and self.delimiter is None and len(described) == 1:
+            header = described[0][0]
+            counts = {d: header.count(d) for d in DELIMITERS}
+            delimiter = max(counts, key=counts.__getitem__)
+            if counts[delimiter]:
+                self.delimiter, self.ragged = delimiter, True
+                described = self._describe(self._source(rejects=True))
         self.sniffed = {r[0]: r[1] for r in described}
         self.targets = self._resolve(self.sniffed)
+
+    def _describe(self, source: str) -> list[tuple]:
+        try:
+            return self.con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
+        except duckdb.Error as exc:
+            raise self._input_error(exc) from None
 
     def _resolve(self, file_columns: dict[str, str]) -> list[_Target]:
         """Decide which file column feeds which table column."""
@@ -403,6 +424,8 @@ class _FileIngest:
 
     def _insert_fast(self) -> int:
         """Insert straight from the file; any doubt raises _FastPathFailed. Returns rows read."""
+        if self.ragged:
+            raise _FastPathFailed("rows of the wrong width")
         types = {}
         for t in self.targets:
             keep = t.column is not None and (
@@ -443,17 +466,26 @@ class _FileIngest:
         )
         sql = self._insert_sql(relation)
         try:
-            return self.wh.run(sql, progress=self._step(f"loading {self.path.name}"))
+            read = self.wh.run(sql, progress=self._step(f"loading {self.path.name}"))
         except duckdb.Error as exc:
             raise _FastPathFailed(str(exc)) from exc
+        if read == 0:
+            # A header without rows is refused (by the careful path), not loaded as nothing.
+            raise _FastPathFailed("no rows")
+        return read
 
     def _iso_sniffed(self) -> bool:
         """True when DuckDB's CSV sniffer read timestamps as ISO 8601 (no day/month guess)."""
         if self.format != "csv":
             return True
-        row = self.con.execute(
-            f"SELECT DateFormat, TimestampFormat FROM sniff_csv({literal(str(self.path))})"
-        ).fetchone()
+        options = ", ".join(self._csv_options())
+        try:
+            row = self.con.execute(
+                f"SELECT DateFormat, TimestampFormat FROM sniff_csv({literal(str(self.path))}, "
+                f"{options})"
+            ).fetchone()
+        except duckdb.Error:
+            return False  # read the column as text; the parse then decides
         return row is None or (row[0] is None and row[1] is None)
 
     def _insert_careful(self) -> tuple[int, int, int | None, int, str | None]:
@@ -466,10 +498,8 @@ class _FileIngest:
         for t in self.targets:
             if self.format == "csv" and t.source in text_types:
                 t.source_type = "VARCHAR"
-        source = self._source(
-            text_types if self.format == "csv" else None,
-            rejects=self.options.skip_invalid and self.format == "csv",
-        )
+        rejects = self.format == "csv" and (self.options.skip_invalid or self.ragged)
+        source = self._source(text_types if self.format == "csv" else None, rejects=rejects)
         try:
             self._stage(source)
         except duckdb.ConversionException:
@@ -478,10 +508,9 @@ class _FileIngest:
             for t in self.targets:
                 if t.stored_type is None:
                     t.source_type = "VARCHAR"
-            source = self._source(
-                {t.source: "VARCHAR" for t in self.targets},
-                rejects=self.options.skip_invalid and self.format == "csv",
-            )
+            for table in ("__staged", "__rejects", "__reject_scans"):
+                self.con.execute(f"DROP TABLE IF EXISTS {table}")
+            source = self._source({t.source: "VARCHAR" for t in self.targets}, rejects=rejects)
             self._stage(source)
         try:
             total, bad = self.con.execute(
@@ -707,7 +736,7 @@ class _FileIngest:
                 value = f"try_cast({value} AS {t.stored_type})"
             inner.append(f"{value} AS {quote(t.name)}")
             if _may_fail(kind, t.source_type):
-                inner.append(f"{quote(t.source)} AS {raw}")
+                inner.append(f"{as_text(quote(t.source), t.source_type)[0]} AS {raw}")
                 present = f"nullif(trim(CAST({raw} AS VARCHAR)), '') IS NOT NULL"
                 faults.append((f"{present} AND {quote(t.name)} IS NULL", t, raw))
         for t in self.targets:
@@ -749,7 +778,8 @@ class _FileIngest:
         if not exists:
             return []
         return self.con.execute(
-            "SELECT line, error_message, csv_line FROM __rejects ORDER BY line"
+            "SELECT line, min(error_message), min(csv_line) "
+            "FROM __rejects GROUP BY line ORDER BY line"
         ).fetchall()
 
     def _lines(self, rowids: np.ndarray, skipped: Sequence[int] = ()) -> np.ndarray:
@@ -762,7 +792,7 @@ class _FileIngest:
         return lines
 
     def _raise_first_error(self, bad: int, structural: list[tuple[int, str, str]]) -> None:
-        if not bad:
+        if structural:  # the file's shape first: later line numbers depend on it
             line, reason, _ = structural[0]
             raise InputError(self.name, reason, rows=[line], row_word=self.row_word)
         first = self.con.execute(

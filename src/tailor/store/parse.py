@@ -66,8 +66,20 @@ def _epoch(x: str) -> str:
     )
 
 
+def as_text(src: str, src_type: str) -> tuple[str, str]:
+    """(expression, type) reading a JSON-typed source as text, other sources unchanged.
+
+    DuckDB types a JSON-lines field holding both strings and numbers as JSON, whose text keeps
+    the quotes of a string ('"abc"'); its unquoted value is what the user wrote.
+    """
+    if base_type(src_type) == "JSON":
+        return f"json_extract_string({src}, '$')", "VARCHAR"
+    return src, src_type
+
+
 def text_sql(src: str, src_type: str) -> str:
     """Text of a source value: trimmed, empty as NULL; 123.0 from a float column is "123"."""
+    src, src_type = as_text(src, src_type)
     if base_type(src_type) == "VARCHAR":
         return f"nullif(trim({src}), '')"
     if base_type(src_type) in FRACTIONAL_TYPES:
@@ -85,6 +97,7 @@ def parse_sql(kind: str, src: str, src_type: str, date_formats: Sequence[str] = 
     to UTC), epoch seconds or milliseconds (told apart by size), or only ``date_formats`` when
     given. Flags: 1/0, true/false, t/f, yes/no, y/n.
     """
+    src, src_type = as_text(src, src_type)
     upper = base_type(src_type)
     if kind in ("id", "text"):
         return text_sql(src, src_type)
