@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,10 +44,19 @@ class BuildInfo:
     manifest: dict[str, Any]
 
 
-def build(wh: Warehouse, directory: Path, as_of: str | None = None) -> BuildInfo:
-    """Build the dataset (and, as they exist, every model) and publish it as the current build."""
+def build(
+    wh: Warehouse,
+    directory: Path,
+    as_of: str | None = None,
+    weights: Mapping[str, float] | None = None,
+) -> BuildInfo:
+    """Build the dataset (and, as they exist, every model) and publish it as the current build.
+
+    ``weights`` are the interaction weights per event type (``[dataset.weights]`` of
+    tailor.toml), over the defaults of :data:`tailor.dataset.DEFAULT_WEIGHTS`.
+    """
     start = time.perf_counter()
-    dataset = Dataset.from_warehouse(wh, as_of=as_of)
+    dataset = Dataset.from_warehouse(wh, as_of=as_of, weights=weights)
     build_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     directory.mkdir(parents=True, exist_ok=True)
     staging = directory / f".{build_id}.partial"
@@ -61,6 +71,7 @@ def build(wh: Warehouse, directory: Path, as_of: str | None = None) -> BuildInfo
             "tailor_version": __version__,
             "warehouse": str(wh.path.resolve()),
             "dataset": dataset.summary(),
+            "weights": dict(dataset.weights),
             "steps": {"dataset": round(time.perf_counter() - start, 3)},
         }
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2))
@@ -70,8 +81,14 @@ def build(wh: Warehouse, directory: Path, as_of: str | None = None) -> BuildInfo
         shutil.rmtree(staging, ignore_errors=True)
         raise
     pointer = directory / f".{CURRENT}.tmp"
-    pointer.write_text(build_id)
-    os.replace(pointer, directory / CURRENT)
+    try:
+        pointer.write_text(build_id)
+        os.replace(pointer, directory / CURRENT)
+    except BaseException:
+        # Not published: a build folder no pointer names would only be litter.
+        pointer.unlink(missing_ok=True)
+        shutil.rmtree(final, ignore_errors=True)
+        raise
     return BuildInfo(build_id, final, manifest)
 
 
@@ -82,7 +99,13 @@ def current_build(directory: Path) -> BuildInfo:
     except FileNotFoundError:
         raise TailorError(f"{directory}: no build yet; run `tailor build`") from None
     path = directory / build_id
-    manifest = json.loads((path / "manifest.json").read_text())
+    try:
+        manifest = json.loads((path / "manifest.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise TailorError(
+            f"{directory}: the current build {build_id!r} cannot be read ({exc}); "
+            "run `tailor build`"
+        ) from None
     return BuildInfo(build_id, path, manifest)
 
 

@@ -209,7 +209,7 @@ def build(
 
     settings = load_settings(db, config)
     with Warehouse(settings.db, read_only=True) as wh, err.status("building"):
-        info = run_build(wh, builds_dir(settings.db), as_of=as_of)
+        info = run_build(wh, builds_dir(settings.db), as_of=as_of, weights=settings.weights)
 
     def render() -> None:
         out.print(f"build {info.build_id} published at {info.path}")
@@ -266,6 +266,10 @@ def generate(
     days: Annotated[int, typer.Option(help="Days of history.")] = 180,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     format_: Annotated[str, typer.Option("--format", help="csv, parquet or jsonl.")] = "csv",
+    db: Annotated[
+        Path | None,
+        typer.Option("--db", help="Also ingest the files into this warehouse."),
+    ] = None,
     json_: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:
@@ -275,11 +279,23 @@ def generate(
 
     data = draw(n_customers=customers, n_items=items, days=days, seed=seed)
     paths = write(data, directory, fmt=format_)
-    emit(
-        {name: str(path) for name, path in paths.items()},
-        json_,
-        lambda: [out.print(f"{name}: {path}") for name, path in paths.items()],
-    )
+    result: dict[str, Any] = {"files": {name: str(path) for name, path in paths.items()}}
+    if db is not None:
+        # Each file through the same path `tailor ingest` takes.
+        with Warehouse(db) as wh, progress_bar(not json_) as update:
+            result["ingested"] = [
+                r.as_dict()
+                for name, path in paths.items()
+                for r in ingest_files(wh, name.replace("_", "-"), [path], progress=update)
+            ]
+
+    def render() -> None:
+        for name, path in paths.items():
+            out.print(f"{name}: {path}")
+        if db is not None:
+            out.print(f"ingested into {db}")
+
+    emit(result, json_, render)
 
 
 def _print_mapping(title: str, mapping: dict[str, Any]) -> None:

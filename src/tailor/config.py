@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from tailor.errors import ConfigError
+from tailor.store.schema import KINDS
 
 DEFAULT_DB = "tailor.duckdb"
 CONFIG_FILE = "tailor.toml"
@@ -53,7 +54,8 @@ class Settings:
 
 def load_settings(db: str | Path | None = None, config: str | Path | None = None) -> Settings:
     """Resolve settings from an explicit ``db``, the environment and ``tailor.toml``."""
-    path = Path(config or os.environ.get("TAILOR_CONFIG") or CONFIG_FILE)
+    named = config or os.environ.get("TAILOR_CONFIG")
+    path = Path(named or CONFIG_FILE)
     raw: dict[str, Any] = {}
     source = None
     if path.is_file():
@@ -62,23 +64,43 @@ def load_settings(db: str | Path | None = None, config: str | Path | None = None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from None
         source = path
-    elif config is not None:
+    elif named:
+        # A file the user named (--config or $TAILOR_CONFIG) must exist; only the default
+        # ./tailor.toml is optional.
         raise ConfigError(f"{path}: config file not found")
 
+    if not isinstance(raw.get("db", ""), str):
+        raise ConfigError(f"{path}: db must be a file name in quotes")
     db_path = db or os.environ.get("TAILOR_DB") or raw.get("db") or DEFAULT_DB
     ingest = {}
-    for kind, table in (raw.get("ingest") or {}).items():
+    for kind, table in _table(raw, "ingest", path).items():
         if not isinstance(table, dict):
             raise ConfigError(f"{path}: [ingest.{kind}] must be a table")
+        if kind.replace("_", "-") not in KINDS:
+            raise ConfigError(
+                f"{path}: [ingest.{kind}]: unknown kind; use one of {', '.join(KINDS)}"
+            )
         mapping = table.get("map", {})
         if not isinstance(mapping, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()
         ):
             raise ConfigError(f"{path}: [ingest.{kind}].map must map source names to target names")
-        ingest[kind.replace("_", "-")] = IngestSettings(dict(mapping), table.get("date_format"))
-    weights = (raw.get("dataset") or {}).get("weights") or {}
+        date_format = table.get("date_format")
+        if date_format is not None and not isinstance(date_format, str):
+            raise ConfigError(f"{path}: [ingest.{kind}].date_format must be text, e.g. '%d-%m-%Y'")
+        ingest[kind.replace("_", "-")] = IngestSettings(dict(mapping), date_format)
+    weights = _table(_table(raw, "dataset", path), "weights", path, "dataset.weights")
     try:
-        weights = {str(k): float(v) for k, v in weights.items()}
+        # Event types are stored in lower case.
+        weights = {str(k).lower(): float(v) for k, v in weights.items()}
     except (TypeError, ValueError):
         raise ConfigError(f"{path}: [dataset.weights] values must be numbers") from None
     return Settings(db=Path(db_path), ingest=ingest, weights=weights, source=source)
+
+
+def _table(raw: dict[str, Any], key: str, path: Path, name: str | None = None) -> dict[str, Any]:
+    """The TOML table ``raw[key]`` ({} when absent); anything else is a ConfigError."""
+    value = raw.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: {name or key} must be a table, [{name or key}]")
+    return value

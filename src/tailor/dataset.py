@@ -15,9 +15,9 @@ customer and item the warehouse knows, so that datasets cut from one warehouse (
 and its test period) line up row for row and column for column.
 
 Interaction weight of one event: ``weights[event_type] * log2(1 + quantity)`` (a quantity of 1
-weighs 1, 3 weighs 2; a missing quantity counts as 1), except for ratings, where the customer's
-latest rating value of the item is the weight. Returns weigh negatively, and a pair's summed
-weight is floored at 0: an item bought and returned is no preference.
+weighs 1, 3 weighs 2; a quantity below 1 or missing counts as 1), except for ratings, where the
+customer's latest rating value of the item is the weight. Returns weigh negatively, and a pair's
+summed weight is floored at 0: an item bought and returned is no preference.
 """
 
 from __future__ import annotations
@@ -130,14 +130,20 @@ class Dataset:
         try:
             customer_ids = _ids(con.execute("SELECT customer_id FROM __customer_map ORDER BY idx"))
             item_ids = _ids(con.execute("SELECT item_id FROM __item_map ORDER BY idx"))
+            # Basket codes are numbered over all events, before the cut, so that they too line
+            # up across datasets cut from one warehouse. A basket is one customer's (shops may
+            # number baskets per customer); an event without a basket id is in the basket of its
+            # customer's events at that moment (the rule of ingest).
             events = con.execute(
-                "SELECT c.idx AS customer, i.idx AS item, "
-                "CAST(dense_rank() OVER (ORDER BY e.basket_id) - 1 AS BIGINT) AS basket, "
+                "SELECT c.idx AS customer, i.idx AS item, e.basket, "
                 "e.timestamp, e.event_type, CAST(e.quantity AS FLOAT) AS quantity, "
                 "CAST(e.value AS FLOAT) AS value "
-                "FROM events e JOIN __customer_map c USING (customer_id) "
+                "FROM (SELECT *, CAST(dense_rank() OVER (ORDER BY customer_id, basket_id, "
+                "CASE WHEN basket_id IS NULL THEN timestamp END) - 1 AS BIGINT) AS basket "
+                "FROM events) e JOIN __customer_map c USING (customer_id) "
                 f"JOIN __item_map i USING (item_id) WHERE {cut} "
-                "ORDER BY e.timestamp, c.idx, i.idx",
+                # A total order, so that equal inputs give equal frames.
+                "ORDER BY e.timestamp, c.idx, i.idx, e.event_type, e.basket, e.quantity, e.value",
                 params,
             ).df()
             items = _attributes(wh, "items", "__item_map", "item_id")
@@ -191,8 +197,13 @@ class Dataset:
         return _lookup(self.item_ids, ids)
 
     def with_events(self, mask: np.ndarray) -> Dataset:
-        """The same dataset (same id maps and attributes) with only the events where ``mask``."""
+        """The same dataset (same id maps and attributes) with only the events where ``mask``.
+
+        Weights are recomputed on the events kept: a rating hidden by the mask no longer
+        overrides an earlier rating of the same item that is kept.
+        """
         events = self.events.loc[np.asarray(mask, dtype=bool)].reset_index(drop=True)
+        events["weight"] = event_weights(events, self.weights)
         return replace(
             self, events=events, interactions=_matrix(events, self.n_customers, self.n_items)
         )
@@ -327,17 +338,9 @@ def _attributes(wh: Warehouse, table: str, id_map: str, key: str) -> pd.DataFram
 
 def _lookup(known: np.ndarray, ids: Iterable[Any]) -> np.ndarray:
     wanted = np.asarray(list(ids) if not isinstance(ids, np.ndarray) else ids)
+    valid = np.ones(len(wanted), dtype=bool)
     if known.dtype.kind in "iu":
-        try:
-            wanted = wanted.astype(np.int64)
-        except (TypeError, ValueError):
-            # Text that is not an integer id cannot be one of these ids.
-            numeric = pd.to_numeric(pd.Series(wanted), errors="coerce")
-            valid = numeric.notna().to_numpy()
-            out = np.full(len(wanted), -1, dtype=np.int64)
-            if valid.any():
-                out[valid] = _lookup(known, numeric[valid].astype(np.int64).to_numpy())
-            return out
+        wanted, valid = _integer_ids(wanted)
     else:
         wanted = wanted.astype(str).astype(object)
         known = known.astype(str).astype(object)
@@ -347,7 +350,20 @@ def _lookup(known: np.ndarray, ids: Iterable[Any]) -> np.ndarray:
     order = np.argsort(known, kind="stable")
     sorted_known = known[order]
     pos = np.clip(np.searchsorted(sorted_known, wanted), 0, len(known) - 1)
-    return np.where(sorted_known[pos] == wanted, order[pos], -1).astype(np.int64)
+    return np.where(valid & (sorted_known[pos] == wanted), order[pos], -1).astype(np.int64)
+
+
+def _integer_ids(wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(int64 ids, mask of the valid ones) of ids that are integers however written (12, 12.0,
+    "12"); text that is not an integer, and 12.5, cannot be an integer id."""
+    if wanted.dtype.kind in "iu":
+        return wanted.astype(np.int64), np.ones(len(wanted), dtype=bool)
+    numeric = pd.to_numeric(pd.Series(wanted, dtype=object), errors="coerce")
+    if numeric.dtype.kind in "iu":
+        return numeric.to_numpy(np.int64), np.ones(len(wanted), dtype=bool)
+    values = numeric.to_numpy(np.float64, na_value=np.nan)
+    valid = np.isfinite(values) & (values == np.floor(values))
+    return np.where(valid, values, 0).astype(np.int64), valid
 
 
 def _before(frame: pd.DataFrame, column: str, bound: pd.Timestamp) -> pd.DataFrame:

@@ -89,6 +89,7 @@ def run_demo(
             f"{db} holds a warehouse that is not the demo's; pass --force to replace it "
             "or --db to choose another file"
         )
+    db.parent.mkdir(parents=True, exist_ok=True)
     partial = db.with_name(db.name + ".partial")
     partial.unlink(missing_ok=True)
     try:

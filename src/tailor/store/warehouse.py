@@ -223,7 +223,9 @@ class Warehouse:
             "SELECT count(*) FROM (SELECT item_id FROM items UNION SELECT item_id FROM events)"
         ).fetchone()[0]
         n_events, baskets, first, last = c.execute(
-            "SELECT count(*), count(DISTINCT basket_id), min(timestamp), max(timestamp) FROM events"
+            # A basket is one customer's: shops may number baskets per customer.
+            "SELECT count(*), count(DISTINCT (customer_id, basket_id)), min(timestamp), "
+            "max(timestamp) FROM events"
         ).fetchone()
         by_type = dict(
             c.execute(
