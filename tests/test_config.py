@@ -35,6 +35,7 @@ def here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("TAILOR_DB", raising=False)
     monkeypatch.delenv("TAILOR_CONFIG", raising=False)
+    monkeypatch.delenv("TAILOR_MEMORY_LIMIT", raising=False)
     return tmp_path
 
 
@@ -139,3 +140,22 @@ def test_cli_reports_config_errors_on_one_line(here: Path):
     assert result.exit_code == 1
     assert result.stderr.startswith("error: tailor.toml: not valid TOML")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_memory_limit_reaches_duckdb(here: Path, monkeypatch: pytest.MonkeyPatch):
+    (here / "tailor.toml").write_text('memory_limit = "512MB"\n')
+    assert load_settings().memory_limit == "512MB"
+    monkeypatch.setenv("TAILOR_MEMORY_LIMIT", "1GB")
+    settings = load_settings()
+    assert settings.memory_limit == "1GB"
+    with Warehouse(here / "w.duckdb", memory_limit=settings.memory_limit) as wh:
+        limit = wh.con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    assert limit.replace(" ", "") in ("1.0GiB", "953.6MiB", "1GB", "1000.0MB")
+
+
+def test_bad_memory_limit_is_one_line(here: Path, monkeypatch: pytest.MonkeyPatch):
+    Warehouse(here / "w.duckdb").close()
+    monkeypatch.setenv("TAILOR_MEMORY_LIMIT", "lots")
+    result = CliRunner().invoke(app, ["stats", "--db", str(here / "w.duckdb")])
+    assert result.exit_code == 1
+    assert "memory_limit 'lots'" in result.output

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from tailor.config import load_settings
+from tailor.config import Settings, load_settings
 from tailor.errors import TailorError
 from tailor.store import KINDS, Warehouse, ingest_files
 
@@ -86,6 +86,10 @@ def progress_bar(enabled: bool = True) -> Iterator[Callable[[str, float], None] 
         yield update
 
 
+def open_warehouse(settings: Settings, read_only: bool = False) -> Warehouse:
+    return Warehouse(settings.db, read_only=read_only, memory_limit=settings.memory_limit)
+
+
 def emit(data: Any, as_json: bool, render: Callable[[], None]) -> None:
     if as_json:
         sys.stdout.write(json.dumps(data, default=str, indent=2) + "\n")
@@ -134,7 +138,7 @@ def ingest(
         raise TailorError(f"unknown kind {kind!r}; use one of {', '.join(KINDS)}")
     settings = load_settings(db, config)
     configured = settings.ingest_for(kind)
-    with Warehouse(settings.db) as wh, progress_bar(not json_) as update:
+    with open_warehouse(settings) as wh, progress_bar(not json_) as update:
         reports = ingest_files(
             wh,
             kind,
@@ -177,7 +181,7 @@ def stats(
 ) -> None:  # fmt: skip
     """Counts of customers, items, events, baskets and the period the events cover."""
     settings = load_settings(db, config)
-    with Warehouse(settings.db, read_only=True) as wh:
+    with open_warehouse(settings, read_only=True) as wh:
         data = wh.stats()
 
     def render() -> None:
@@ -208,7 +212,7 @@ def build(
     from tailor.build import builds_dir
 
     settings = load_settings(db, config)
-    with Warehouse(settings.db, read_only=True) as wh, err.status("building"):
+    with open_warehouse(settings, read_only=True) as wh, err.status("building"):
         info = run_build(wh, builds_dir(settings.db), as_of=as_of, weights=settings.weights)
 
     def render() -> None:

@@ -6,6 +6,8 @@ working directory (or the file named by ``$TAILOR_CONFIG``), the defaults below.
 ``tailor.toml``::
 
     db = "shop.duckdb"            # the warehouse file
+    memory_limit = "4GB"          # DuckDB's memory limit (also $TAILOR_MEMORY_LIMIT); it spills
+                                  # to disk beyond it. Default: 80 % of the machine's memory.
 
     [ingest.events]               # one table per kind: events, items, customers, campaigns, ...
     date_format = "%d-%m-%Y"      # strptime format of the timestamp column(s)
@@ -46,6 +48,7 @@ class Settings:
     db: Path = Path(DEFAULT_DB)
     ingest: dict[str, IngestSettings] = field(default_factory=dict)
     weights: dict[str, float] = field(default_factory=dict)
+    memory_limit: str | None = None
     source: Path | None = None
 
     def ingest_for(self, kind: str) -> IngestSettings:
@@ -95,7 +98,16 @@ def load_settings(db: str | Path | None = None, config: str | Path | None = None
         weights = {str(k).lower(): float(v) for k, v in weights.items()}
     except (TypeError, ValueError):
         raise ConfigError(f"{path}: [dataset.weights] values must be numbers") from None
-    return Settings(db=Path(db_path), ingest=ingest, weights=weights, source=source)
+    memory_limit = os.environ.get("TAILOR_MEMORY_LIMIT") or raw.get("memory_limit")
+    if memory_limit is not None and not isinstance(memory_limit, str):
+        raise ConfigError(f"{path}: memory_limit must be text such as '4GB'")
+    return Settings(
+        db=Path(db_path),
+        ingest=ingest,
+        weights=weights,
+        memory_limit=memory_limit,
+        source=source,
+    )
 
 
 def _table(raw: dict[str, Any], key: str, path: Path, name: str | None = None) -> dict[str, Any]:

@@ -38,9 +38,18 @@ class Warehouse:
         Create the file when it does not exist (otherwise a missing file is an error).
     read_only : bool
         Open without the write lock, so that several readers may share the file.
+    memory_limit : str, optional
+        DuckDB's memory limit, e.g. ``"4GB"``; past it DuckDB spills to disk.
     """
 
-    def __init__(self, path: str | Path, *, create: bool = True, read_only: bool = False) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        create: bool = True,
+        read_only: bool = False,
+        memory_limit: str | None = None,
+    ) -> None:
         self.path = Path(path)
         in_memory = str(path) == ":memory:"
         if not in_memory and not self.path.exists() and (read_only or not create):
@@ -53,7 +62,15 @@ class Warehouse:
             raise WarehouseError(f"{self.path}: cannot open the warehouse: {exc}") from None
         except duckdb.Error as exc:
             raise WarehouseError(f"{self.path}: not a DuckDB warehouse: {exc}") from None
-        # Progress is polled by Tailor's own bar (see run_with_progress), never printed by DuckDB.
+        if memory_limit is not None:
+            try:
+                self.con.execute(f"SET memory_limit = '{memory_limit}'")
+            except duckdb.Error:
+                self.con.close()
+                raise WarehouseError(
+                    f"memory_limit {memory_limit!r}: not a size DuckDB understands (e.g. '4GB')"
+                ) from None
+        # Progress is polled by Tailor's own bar (see Warehouse.run), never printed by DuckDB.
         self.con.execute("SET enable_progress_bar = true")
         self.con.execute("SET enable_progress_bar_print = false")
         self.con.execute("SET progress_bar_time = 0")
