@@ -14,6 +14,7 @@ import tailor.build
 from tailor.build import CURRENT, build, builds_dir, current_build, load_dataset_arrays
 from tailor.dataset import Dataset
 from tailor.errors import TailorError
+from tailor.recommend import REGISTRY
 from tailor.store import Warehouse
 
 
@@ -37,8 +38,10 @@ def test_build_publishes_a_complete_folder(
     info = build(wh, tmp_path / "builds")
     assert info.path == tmp_path / "builds" / info.build_id
     assert _entries(info.path) == {
-        "manifest.json", "interactions.npz", "customer_ids.npy", "item_ids.npy",
+        "manifest.json", "interactions.npz", "customer_ids.npy", "item_ids.npy", "dataset.pkl",
+        "recommenders",
     }  # fmt: skip
+    assert _entries(info.path / "recommenders") == {f"{name}.pkl" for name in REGISTRY}
     assert _entries(tmp_path / "builds") == {CURRENT, info.build_id}
     assert (tmp_path / "builds" / CURRENT).read_text() == info.build_id
     manifest = json.loads((info.path / "manifest.json").read_text())
@@ -48,7 +51,15 @@ def test_build_publishes_a_complete_folder(
     assert manifest["warehouse"] == str(wh.path.resolve())
     assert manifest["dataset"] == synthetic_dataset.summary()
     assert manifest["dataset"]["customers"] == 200 and manifest["dataset"]["items"] == 300
-    assert set(manifest["steps"]) == {"dataset"}
+    assert set(manifest["steps"]) == {"dataset", "validation"} | {f"fit {n}" for n in REGISTRY}
+    selection = manifest["recommenders"]
+    assert set(selection["validation"]) == set(REGISTRY)
+    # The default is the best on validation, by NDCG@20.
+    best = max(REGISTRY, key=lambda n: selection["validation"][n]["ndcg@20"])
+    assert selection["default"] == best
+    # The synthetic customers rebuy staples: their own history beats popularity.
+    figures = selection["validation"]
+    assert figures["personal_frequency"]["recall@20"] > 1.5 * figures["popularity"]["recall@20"]
 
 
 def test_current_build_and_arrays_round_trip(

@@ -5,17 +5,20 @@ the Python API and (later) the HTTP API and dashboard read. It is written under 
 and renamed into place, then the ``CURRENT`` pointer is replaced atomically: a reader sees the
 old build or the new one, never half of one, and a failed build never replaces a good one.
 
-Today a build holds the Dataset's id maps and interaction matrix and its summary; recommenders,
-customer intelligence and reports add their artifacts here as they arrive.
+A build holds the Dataset (``dataset.pkl``, plus its id maps and interaction matrix as ``.npy``
+/ ``.npz``), every recommender of :data:`tailor.recommend.REGISTRY` fitted on it
+(``recommenders/<name>.pkl``), and in the manifest the validation figures that chose the default
+recommender. Customer intelligence and reports add their artifacts here as they arrive.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import pickle
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,7 +30,11 @@ import scipy.sparse as sp
 from tailor import __version__
 from tailor.dataset import Dataset
 from tailor.errors import TailorError
+from tailor.recommend import REGISTRY, Recommender
 from tailor.store.warehouse import Warehouse
+
+VALIDATION_DAYS = 28
+SELECTION_K = 20
 
 CURRENT = "CURRENT"
 
@@ -49,14 +56,22 @@ def build(
     directory: Path,
     as_of: str | None = None,
     weights: Mapping[str, float] | None = None,
+    recommenders: Sequence[str] | None = None,
+    validation_days: float = VALIDATION_DAYS,
+    progress: Callable[[str, float], None] | None = None,
 ) -> BuildInfo:
-    """Build the dataset (and, as they exist, every model) and publish it as the current build.
+    """Build the dataset and every model, and publish them as the current build.
 
     ``weights`` are the interaction weights per event type (``[dataset.weights]`` of
     tailor.toml), over the defaults of :data:`tailor.dataset.DEFAULT_WEIGHTS`.
+    ``recommenders`` names the recommenders to fit (default: all of
+    :data:`tailor.recommend.REGISTRY`); the default one is the best on a validation split of the
+    last ``validation_days`` of the build's own data.
     """
     start = time.perf_counter()
     dataset = Dataset.from_warehouse(wh, as_of=as_of, weights=weights)
+    steps = {"dataset": round(time.perf_counter() - start, 3)}
+    fitted, selection = _fit_recommenders(dataset, recommenders, validation_days, progress, steps)
     build_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     directory.mkdir(parents=True, exist_ok=True)
     staging = directory / f".{build_id}.partial"
@@ -65,6 +80,12 @@ def build(
         sp.save_npz(staging / "interactions.npz", dataset.interactions)
         np.save(staging / "customer_ids.npy", dataset.customer_ids, allow_pickle=True)
         np.save(staging / "item_ids.npy", dataset.item_ids, allow_pickle=True)
+        if fitted:
+            with open(staging / "dataset.pkl", "wb") as f:
+                pickle.dump(dataset, f, protocol=pickle.HIGHEST_PROTOCOL)
+            (staging / "recommenders").mkdir()
+            for name, model in fitted.items():
+                model.save(staging / "recommenders" / f"{name}.pkl")
         manifest = {
             "build_id": build_id,
             "created_at": datetime.now(UTC).isoformat(),
@@ -72,7 +93,8 @@ def build(
             "warehouse": str(wh.path.resolve()),
             "dataset": dataset.summary(),
             "weights": dict(dataset.weights),
-            "steps": {"dataset": round(time.perf_counter() - start, 3)},
+            "recommenders": selection,
+            "steps": steps,
         }
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2))
         final = directory / build_id
@@ -107,6 +129,73 @@ def current_build(directory: Path) -> BuildInfo:
             "run `tailor build`"
         ) from None
     return BuildInfo(build_id, path, manifest)
+
+
+def _fit_recommenders(
+    dataset: Dataset,
+    names: Sequence[str] | None,
+    validation_days: float,
+    progress: Callable[[str, float], None] | None,
+    steps: dict[str, float],
+) -> tuple[dict[str, Recommender], dict[str, Any]]:
+    """Validate every recommender on the last ``validation_days`` of the data, pick the default,
+    then fit them all on the whole dataset."""
+    from tailor.evaluate.runner import evaluate_models, pick_default
+
+    names = list(REGISTRY if names is None else names)
+    unknown = [n for n in names if n not in REGISTRY]
+    if unknown:
+        raise TailorError(f"unknown recommender {unknown[0]!r}; known: {', '.join(REGISTRY)}")
+    if not names or len(dataset.events) == 0:
+        return {}, {}
+    factories = {n: _named(n) for n in names}
+    start = time.perf_counter()
+    selection: dict[str, Any] = {"k": SELECTION_K, "validation_days": validation_days}
+    try:
+        train, valid = dataset.temporal_split(validation_days)
+        results = evaluate_models(
+            train, valid, factories, SELECTION_K, progress=progress, confidence=False
+        )
+        selection["default"] = pick_default(results, SELECTION_K)
+        selection["validation"] = results
+    except TailorError as exc:  # too little data to validate: fall back on the first named
+        selection["default"] = names[0]
+        selection["validation"] = {"skipped": str(exc)}
+    steps["validation"] = round(time.perf_counter() - start, 3)
+    fitted = {}
+    for n, (name, factory) in enumerate(factories.items()):
+        if progress:
+            progress("fitting recommenders", n / len(factories))
+        started = time.perf_counter()
+        fitted[name] = factory().fit(dataset)
+        steps[f"fit {name}"] = round(time.perf_counter() - started, 3)
+    if progress:
+        progress("fitting recommenders", 1.0)
+    return fitted, selection
+
+
+def _named(name: str) -> Callable[[], Recommender]:
+    def make() -> Recommender:
+        model = REGISTRY[name]()
+        model.name = name
+        return model
+
+    return make
+
+
+def load_recommender(info: BuildInfo, name: str | None = None) -> Recommender:
+    """A fitted recommender of a build: ``name``, or the build's default."""
+    selection = info.manifest.get("recommenders") or {}
+    if not selection:
+        raise TailorError(f"build {info.build_id} has no recommenders; run `tailor build`")
+    name = name or selection["default"]
+    path = info.path / "recommenders" / f"{name}.pkl"
+    if not path.exists():
+        known = sorted(p.stem for p in (info.path / "recommenders").glob("*.pkl"))
+        raise TailorError(f"build {info.build_id} has no recommender {name!r}; it has {known}")
+    with open(info.path / "dataset.pkl", "rb") as f:
+        dataset = pickle.load(f)
+    return Recommender.load(path, dataset)
 
 
 def load_dataset_arrays(info: BuildInfo) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:

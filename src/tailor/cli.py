@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -212,14 +213,188 @@ def build(
     from tailor.build import builds_dir
 
     settings = load_settings(db, config)
-    with open_warehouse(settings, read_only=True) as wh, err.status("building"):
-        info = run_build(wh, builds_dir(settings.db), as_of=as_of, weights=settings.weights)
+    with open_warehouse(settings, read_only=True) as wh, progress_bar(not json_) as update:
+        info = run_build(
+            wh, builds_dir(settings.db), as_of=as_of, weights=settings.weights, progress=update
+        )
 
     def render() -> None:
         out.print(f"build {info.build_id} published at {info.path}")
         _print_mapping("dataset", info.manifest["dataset"])
+        _print_selection(info.manifest.get("recommenders") or {})
 
     emit(info.manifest, json_, render)
+
+
+def _print_selection(selection: dict[str, Any]) -> None:
+    results = selection.get("validation") or {}
+    if not results or "skipped" in results:
+        return
+    k = selection["k"]
+    table = Table(
+        "recommender", f"recall@{k}", f"ndcg@{k}", f"precision@{k}",
+        title=f"validation on the last {selection['validation_days']:g} days",
+    )  # fmt: skip
+    for name, figures in results.items():
+        mark = " (default)" if name == selection["default"] else ""
+        table.add_row(
+            name + mark,
+            f"{figures[f'recall@{k}']:.4f}",
+            f"{figures[f'ndcg@{k}']:.4f}",
+            f"{figures[f'precision@{k}']:.4f}",
+        )
+    out.print(table)
+
+
+@app.command()
+@user_errors
+def recommend(
+    customer: Annotated[
+        list[str] | None, typer.Option("--customer", "-c", help="Customer id (repeatable).")
+    ] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every known customer.")] = False,
+    k: Annotated[int, typer.Option("--k", min=1, help="Items per customer.")] = 10,
+    exclude_purchased: Annotated[
+        bool, typer.Option(help="Leave out what each customer bought before.")
+    ] = False,
+    model: Annotated[
+        str | None, typer.Option(help="A recommender of the build [default: the build's].")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option(help="Write the list to FILE.parquet or FILE.csv.")
+    ] = None,
+    db: DbOption = None,
+    config: ConfigOption = None,
+    json_: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Recommendations from the current build: customer_id, rank, item_id, score, reason."""
+    from tailor.build import builds_dir, current_build, load_recommender
+
+    if bool(customer) == all_:
+        raise TailorError("name customers with --customer ID, or pass --all")
+    settings = load_settings(db, config)
+    recommender = load_recommender(current_build(builds_dir(settings.db)), model)
+    ids = recommender.dataset_.customer_ids if all_ else np.asarray(customer, dtype=object)
+    with err.status("recommending"):
+        frame = recommender.recommend(ids, k=k, exclude_purchased=exclude_purchased)
+    if output is not None:
+        _write_table(frame, output)
+    if json_:
+        emit(frame.to_dict(orient="records"), True, lambda: None)
+    elif output is None:
+        table = Table(*frame.columns, title=f"recommendations ({recommender.name})")
+        for row in frame.itertuples(index=False):
+            table.add_row(*(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row))
+        out.print(table)
+    else:
+        out.print(f"{len(frame):,} recommendations written to {output}")
+
+
+@app.command()
+@user_errors
+def similar(
+    item: Annotated[str, typer.Argument(help="Item id.")],
+    k: Annotated[int, typer.Option("--k", min=1, help="How many similar items.")] = 10,
+    db: DbOption = None,
+    config: ConfigOption = None,
+    json_: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Items bought by the same customers as ITEM: item_id, rank, similar_item_id, score, reason."""
+    from tailor.build import builds_dir, current_build, load_recommender
+
+    settings = load_settings(db, config)
+    recommender = load_recommender(current_build(builds_dir(settings.db)))
+    frame = recommender.similar_items([item], k=k)
+    if json_:
+        emit(frame.to_dict(orient="records"), True, lambda: None)
+        return
+    table = Table(*frame.columns, title=f"similar to {item}")
+    for row in frame.itertuples(index=False):
+        table.add_row(*(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row))
+    out.print(table)
+
+
+@app.command()
+@user_errors
+def evaluate(
+    split: Annotated[str, typer.Option(help="temporal, last-basket or random.")] = "temporal",
+    test_days: Annotated[float, typer.Option(help="Days of the temporal test period.")] = 28,
+    test_fraction: Annotated[float, typer.Option(help="Share held out by --split random.")] = 0.2,
+    k: Annotated[int, typer.Option("--k", min=1, help="List length evaluated.")] = 20,
+    exclude_purchased: Annotated[
+        bool, typer.Option(help="Evaluate exploration: only items new to the customer count.")
+    ] = False,
+    as_of: Annotated[str | None, typer.Option(help="Evaluate as of this date.")] = None,
+    db: DbOption = None,
+    config: ConfigOption = None,
+    json_: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Every recommender on the same split, side by side, with 95 % bootstrap intervals."""
+    from tailor.build import SELECTION_K, VALIDATION_DAYS
+    from tailor.dataset import Dataset
+    from tailor.evaluate.runner import evaluate_models, pick_default
+    from tailor.evaluate.runner import split as make_split
+    from tailor.recommend import REGISTRY
+
+    settings = load_settings(db, config)
+    with open_warehouse(settings, read_only=True) as wh:
+        dataset = Dataset.from_warehouse(wh, as_of=as_of, weights=settings.weights)
+    train, test = make_split(dataset, split, test_days, test_fraction)
+    factories = {name: _registry_factory(name) for name in REGISTRY}
+    with progress_bar(not json_) as update:
+        results = evaluate_models(train, test, factories, k, exclude_purchased, progress=update)
+        # The default is chosen as the build chooses it: on a validation period carved from
+        # the training data, never by the test figures above.
+        inner_train, valid = train.temporal_split(VALIDATION_DAYS)
+        validation = evaluate_models(
+            inner_train, valid, factories, SELECTION_K, exclude_purchased, confidence=False
+        )
+    data = {
+        "split": {
+            "kind": split,
+            "test_days": test_days if split == "temporal" else None,
+            "test_fraction": test_fraction if split == "random" else None,
+            "k": k,
+            "exclude_purchased": exclude_purchased,
+            "train": train.summary(),
+            "test": test.summary(),
+        },
+        "models": results,
+        "default": pick_default(validation, SELECTION_K),
+    }
+
+    def render() -> None:
+        metrics = [f"{m}@{k}" for m in ("recall", "ndcg", "precision", "map", "hit_rate")]
+        table = Table("model", *metrics, "coverage", title=f"{split} split, k={k}")
+        for name, figures in results.items():
+            mark = " (default)" if name == data["default"] else ""
+            table.add_row(
+                name + mark,
+                *(f"{figures[m]:.4f}" for m in metrics),
+                f"{figures['coverage']:.4f}",
+            )
+        out.print(table)
+
+    emit(data, json_, render)
+
+
+def _registry_factory(name: str) -> Callable[[], Any]:
+    from tailor.build import _named
+
+    return _named(name)
+
+
+def _write_table(frame: Any, path: Path) -> None:
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        frame.to_parquet(path, index=False)
+    elif suffix == ".csv":
+        frame.to_csv(path, index=False)
+    else:
+        raise TailorError(f"{path}: write .parquet or .csv")
 
 
 @app.command()

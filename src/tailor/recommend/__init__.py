@@ -1,0 +1,30 @@
+"""Recommenders: one interface (:class:`Recommender`), one module per family.
+
+:data:`REGISTRY` names every recommender a build fits and evaluation compares; the build picks
+its default by a validation split carved from the training data, never by hand.
+"""
+
+from collections.abc import Callable
+
+from tailor.recommend.base import RECOMMEND_COLUMNS, Recommender
+from tailor.recommend.knn import ItemKNN
+from tailor.recommend.popularity import Popularity
+from tailor.recommend.repurchase import PersonalFrequency, Repurchase
+
+REGISTRY: dict[str, Callable[[], Recommender]] = {
+    "popularity": Popularity,
+    "personal_frequency": PersonalFrequency,
+    "recency_frequency": lambda: PersonalFrequency(half_life_days=60.0),
+    "repurchase": Repurchase,
+    "item_knn": ItemKNN,
+}
+
+__all__ = [
+    "REGISTRY",
+    "RECOMMEND_COLUMNS",
+    "ItemKNN",
+    "PersonalFrequency",
+    "Popularity",
+    "Recommender",
+    "Repurchase",
+]

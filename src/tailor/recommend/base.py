@@ -1,0 +1,302 @@
+"""One interface for every recommender (after ``implicit.RecommenderBase`` and scikit-learn).
+
+A recommender is fitted on a :class:`~tailor.dataset.Dataset` and scores every item for a batch
+of customers (``_score``); this base class does the rest the same way for all of them: cold start
+for customers it does not know, excluding what a customer bought, business filters, the top k,
+and a reason for every recommendation. Hyper-parameters go in ``__init__`` and are stored
+unchanged; learned state ends in ``_``.
+"""
+
+from __future__ import annotations
+
+import pickle
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from tailor.dataset import Dataset
+from tailor.errors import TailorError
+
+BATCH = 512  # customers scored at once: bounds the dense (batch x items) score block
+RECOMMEND_COLUMNS = ["customer_id", "rank", "item_id", "score", "reason"]
+
+
+class Recommender(ABC):
+    """Base of every recommender: ``fit(dataset)`` then ``recommend(customers, k)``."""
+
+    name = "recommender"
+
+    # -- to implement -----------------------------------------------------------------------------
+
+    @abstractmethod
+    def _fit(self, dataset: Dataset) -> None:
+        """Learn from ``dataset``; state goes in attributes ending in ``_``."""
+
+    @abstractmethod
+    def _score(self, rows: np.ndarray) -> np.ndarray:
+        """Scores of every item for known customer rows.
+
+        Parameters
+        ----------
+        rows : ndarray of shape (n,)
+            Customer rows of the fitted dataset (all >= 0).
+
+        Returns
+        -------
+        ndarray of shape (n, n_items), float32; higher is better, -inf = never recommend.
+        """
+
+    def _reasons(self, rows: np.ndarray, items: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """A human reason per recommended item; ``items`` and ``scores`` are (n, k)."""
+        return np.full(items.shape, "recommended for you", dtype=object)
+
+    # -- the shared machinery ---------------------------------------------------------------------
+
+    def fit(self, dataset: Dataset) -> Self:
+        """Fit on ``dataset`` and return self."""
+        self.dataset_ = dataset
+        self.history_ = (dataset.interactions > 0).astype(np.float32).tocsr()
+        self.now_ = _now(dataset)
+        self.cold_start_ = _recent_popularity(dataset, self.now_)
+        self._fit(dataset)
+        return self
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "dataset_"):
+            raise TailorError(f"{self.name} is not fitted; call fit(dataset) first")
+
+    def recommend_rows(
+        self,
+        rows: np.ndarray,
+        k: int = 10,
+        exclude_purchased: bool = False,
+        allowed: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` item columns and scores for customer rows (``-1`` = unknown customer).
+
+        Returns
+        -------
+        items : ndarray of shape (n, k), int64, -1 where fewer than k items qualify
+        scores : ndarray of shape (n, k), float32
+        """
+        self._check_fitted()
+        rows = np.asarray(rows, dtype=np.int64)
+        n_items = self.dataset_.n_items
+        out_items = np.full((len(rows), k), -1, dtype=np.int64)
+        out_scores = np.full((len(rows), k), -np.inf, dtype=np.float32)
+        for start in range(0, len(rows), BATCH):
+            batch = rows[start : start + BATCH]
+            scores = np.empty((len(batch), n_items), dtype=np.float32)
+            known = batch >= 0
+            if known.any():
+                scores[known] = self._score(batch[known])
+            scores[~known] = self.cold_start_
+            if exclude_purchased and known.any():
+                _mask_history(scores, self.history_, batch)
+            if allowed is not None:
+                scores[:, ~allowed] = -np.inf
+            top = _top_k(scores, min(k, n_items))  # a catalog smaller than k leaves padding
+            top_scores = np.take_along_axis(scores, top, axis=1)
+            top[~np.isfinite(top_scores)] = -1
+            out_items[start : start + BATCH, : top.shape[1]] = top
+            out_scores[start : start + BATCH, : top.shape[1]] = top_scores
+        return out_items, out_scores
+
+    def recommend(
+        self,
+        customers: Iterable[Any],
+        k: int = 10,
+        exclude_purchased: bool = False,
+        filters: Mapping[str, Any] | None = None,
+    ) -> pd.DataFrame:
+        """Top ``k`` items per customer, with a reason each.
+
+        Parameters
+        ----------
+        customers : iterable of customer ids
+            Ids the dataset does not know get the cold-start list (recent popularity).
+        exclude_purchased : bool
+            Leave out items the customer interacted with before.
+        filters : mapping, optional
+            ``{"exclude_items": [...], ATTRIBUTE: [allowed values], ...}`` over item attributes,
+            e.g. ``{"department": ["DAIRY"]}``.
+
+        Returns
+        -------
+        DataFrame with columns customer_id, rank (1-based), item_id, score, reason.
+        """
+        self._check_fitted()
+        ids = np.asarray(list(customers) if not isinstance(customers, np.ndarray) else customers)
+        rows = self.dataset_.customer_index(ids)
+        items, scores = self.recommend_rows(rows, k, exclude_purchased, self._allowed(filters))
+        reasons = np.full(items.shape, "", dtype=object)
+        known = rows >= 0
+        if known.any():
+            reasons[known] = self._reasons(rows[known], items[known], scores[known])
+        if (~known).any():
+            reasons[~known] = _cold_start_reason(self.dataset_, self.cold_start_, items[~known])
+        # Known customers are named by the dataset's own ids (an integer id given as "12" is 12).
+        named = ids.astype(object)
+        named[known] = self.dataset_.customer_ids[rows[known]]
+        return _frame(named, items, scores, reasons, self.dataset_.item_ids)
+
+    def _allowed(self, filters: Mapping[str, Any] | None) -> np.ndarray | None:
+        if not filters:
+            return None
+        ds = self.dataset_
+        allowed = np.ones(ds.n_items, dtype=bool)
+        for key, values in filters.items():
+            if key == "exclude_items":
+                rows = ds.item_index(list(values))
+                allowed[rows[rows >= 0]] = False
+            elif key in ds.items.columns:
+                allowed &= ds.items[key].isin(list(values)).to_numpy()
+            else:
+                raise TailorError(
+                    f"filter {key!r}: not an item attribute (known: "
+                    f"{', '.join(map(str, ds.items.columns))})"
+                )
+        return allowed
+
+    def similar_items(self, items: Iterable[Any], k: int = 10) -> pd.DataFrame:
+        """Items most often bought by the same customers (cosine over customers), per item.
+
+        Returns a DataFrame with columns item_id, rank, similar_item_id, score, reason.
+        """
+        self._check_fitted()
+        ds = self.dataset_
+        ids = np.asarray(list(items))
+        cols = ds.item_index(ids)
+        if (cols < 0).any():
+            raise TailorError(f"unknown item {ids[cols < 0][0]!r}")
+        matrix = self.history_.T.tocsr()
+        norms = np.sqrt(np.asarray(matrix.sum(axis=1)).ravel())
+        together = (matrix[cols] @ matrix.T).toarray().astype(np.float32)
+        sims = together / np.maximum(norms[cols, None] * norms[None, :], 1e-9)
+        sims[np.arange(len(cols)), cols] = -np.inf
+        sims[together <= 0] = -np.inf
+        top = _top_k(sims, min(k, ds.n_items))
+        scores = np.take_along_axis(sims, top, axis=1)
+        shared = np.take_along_axis(together, top, axis=1).astype(int)
+        keep = np.isfinite(scores)
+        n_kept = keep.sum(axis=1)
+        return pd.DataFrame(
+            {
+                "item_id": np.repeat(ds.item_ids[cols], n_kept),
+                "rank": np.concatenate([np.arange(1, n + 1) for n in n_kept]) if len(cols) else [],
+                "similar_item_id": ds.item_ids[top[keep]],
+                "score": scores[keep].astype(np.float64),
+                "reason": [f"{c} customers bought both" for c in shared[keep]],
+            }
+        )
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The dataset is saved once with the build, not once per model.
+        state = self.__dict__.copy()
+        state.pop("dataset_", None)
+        return state
+
+    def save(self, path: str | Path) -> None:
+        """Pickle the fitted model, without its dataset (see :meth:`load`)."""
+        with open(path, "wb") as f:
+            pickle.dump(self, f, protocol=pickle.HIGHEST_PROTOCOL)
+
+    @staticmethod
+    def load(path: str | Path, dataset: Dataset) -> Recommender:
+        """A model saved by :meth:`save`, re-attached to the dataset it was fitted on."""
+        with open(path, "rb") as f:
+            model = pickle.load(f)
+        model.dataset_ = dataset
+        return model
+
+
+def _now(dataset: Dataset) -> pd.Timestamp:
+    """The moment recommendations are for: the dataset's cut, or just after its last event."""
+    if dataset.as_of is not None:
+        return dataset.as_of
+    if len(dataset.events):
+        return dataset.events["timestamp"].max()
+    return pd.Timestamp.now()
+
+
+def _recent_popularity(dataset: Dataset, now: pd.Timestamp, days: int = 28) -> np.ndarray:
+    """Distinct buyers per item in the last ``days`` (ties broken by all-time buyers)."""
+    ev = dataset.events
+    positive = ev["weight"].to_numpy() > 0
+    recent = positive & (ev["timestamp"].to_numpy() >= np.datetime64(now - pd.Timedelta(days=days)))
+    scores = _distinct_buyers(ev, recent, dataset.n_items)
+    overall = _distinct_buyers(ev, positive, dataset.n_items)
+    return (scores + overall / (overall.max() + 1.0)).astype(np.float32)
+
+
+def _distinct_buyers(events: pd.DataFrame, mask: np.ndarray, n_items: int) -> np.ndarray:
+    pairs = events.loc[mask, ["customer", "item"]].drop_duplicates()
+    return np.bincount(pairs["item"].to_numpy(), minlength=n_items).astype(np.float64)
+
+
+def _mask_history(scores: np.ndarray, history: sp.csr_matrix, rows: np.ndarray) -> None:
+    known = np.flatnonzero(rows >= 0)
+    sub = history[rows[known]].tocoo()
+    scores[known[sub.row], sub.col] = -np.inf
+
+
+def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Column indices of the k highest scores per row, best first (ties: lower column first)."""
+    if k >= scores.shape[1]:
+        part = np.tile(np.arange(scores.shape[1]), (scores.shape[0], 1))
+    else:
+        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    part_scores = np.take_along_axis(scores, part, axis=1)
+    order = np.lexsort((part, -part_scores), axis=1)
+    return np.take_along_axis(part, order, axis=1)
+
+
+def _cold_start_reason(dataset: Dataset, popularity: np.ndarray, items: np.ndarray) -> np.ndarray:
+    reasons = np.full(items.shape, "", dtype=object)
+    valid = items >= 0
+    buyers = np.floor(popularity[items[valid]]).astype(int)
+    reasons[valid] = [f"new here: popular now, bought by {b} customers in the last 4 weeks"
+                      for b in buyers]  # fmt: skip
+    return reasons
+
+
+def _frame(
+    ids: np.ndarray,
+    items: np.ndarray,
+    scores: np.ndarray,
+    reasons: np.ndarray,
+    item_ids: np.ndarray,
+) -> pd.DataFrame:
+    n, k = items.shape
+    valid = items >= 0
+    frame = pd.DataFrame(
+        {
+            "customer_id": np.repeat(ids, k)[valid.ravel()],
+            "rank": np.tile(np.arange(1, k + 1), n)[valid.ravel()],
+            "item_id": item_ids[items[valid]],
+            "score": scores[valid].astype(np.float64),
+            "reason": reasons[valid],
+        }
+    )
+    return frame[RECOMMEND_COLUMNS]  # unfilled slots (-1) only ever trail, so ranks stay 1..n
+
+
+def describe_items(dataset: Dataset, columns: Sequence[int]) -> list[str]:
+    """Short human names of items: title, else brand + category, else the id."""
+    items = dataset.items
+    names = []
+    for c in columns:
+        row = items.iloc[c]
+        title = row.get("title")
+        if isinstance(title, str) and title:
+            names.append(title)
+            continue
+        parts = [row.get(a) for a in ("brand", "subcategory", "category") if a in items.columns]
+        parts = [p for p in parts if isinstance(p, str) and p]
+        names.append(" ".join(parts[:2]).title() if parts else f"item {dataset.item_ids[c]}")
+    return names
