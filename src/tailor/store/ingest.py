@@ -6,10 +6,12 @@ bounded whatever the file's size. Two paths share the same column rules:
 * the fast path inserts straight from the file, with ``error()`` guards on every value that can
   be wrong (a missing required value, an unreadable number or timestamp, an id that does not fit
   the id domain's type). Clean files, the common case, are read once.
-* the careful path, taken when the fast one hits any problem, with ``--skip-invalid`` and for
-  dimension tables, stages the file, marks each row's first fault (source column and value), and
-  then refuses the file with an error naming file, column and rows, or loads the good rows and
-  writes the bad ones with reasons to ``<file>.rejects.csv``.
+* the careful path, taken when the fast one hits any problem, with ``--skip-invalid``, for
+  dimension tables and for CSV files with rows of the wrong width, stages the file, marks each
+  row's first fault (source column and value), and then refuses the file with an error naming
+  file, column and rows, or loads the good rows and writes the bad ones with reasons to
+  ``<file>.rejects.csv``. Should a later row contradict the type DuckDB guessed for a column
+  from its sample of the file, the whole call is read again with types taken from every row.
 
 All files of one call are one transaction: an error anywhere leaves the warehouse as it was.
 Facts (events, campaign members, offers, redemptions) carry a ``row_key`` (the event_id given,
@@ -22,7 +24,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -32,6 +34,7 @@ import pandas as pd
 
 from tailor.errors import InputError, TailorError
 from tailor.store.parse import (
+    FRACTIONAL_TYPES,
     INTEGER_ID_RE,
     as_text,
     base_type,
@@ -42,6 +45,7 @@ from tailor.store.parse import (
     kind_of_type,
     literal,
     parse_sql,
+    text_sql,
 )
 from tailor.store.schema import (
     INGEST_ID,
@@ -75,7 +79,7 @@ KIND_WORDS = {
     "flag": "a yes/no flag",
 }
 SEP = chr(31)  # joins a fault's column and kind in the staged __bad_column
-DELIMITERS = (",", ";", "\t", "|")  # guessed from the header when DuckDB's sniffer gives up
+DELIMITERS = (",", ";", "\t", "|")
 
 
 @dataclass
@@ -105,10 +109,16 @@ class _Options:
     delimiter: str | None = None
     encoding: str | None = None
     progress: StepProgress | None = None
+    # Detect column types from every row, not DuckDB's sample of the first ones.
+    full_sample: bool = False
 
 
 class _FastPathFailed(Exception):
     """The fast path met something it does not explain; the careful path will."""
+
+
+class _SampleTooSmall(Exception):
+    """DuckDB typed a column from its sample of a file, and a later row contradicts the type."""
 
 
 def ingest_files(
@@ -156,7 +166,7 @@ def ingest_files(
         progress=progress,
     )
 
-    def attempt(fast: bool) -> list[IngestReport]:
+    def attempt(fast: bool, options: _Options = options) -> list[IngestReport]:
         with wh.transaction():
             first_id = wh.next_ingest_id()
             return [
@@ -175,7 +185,12 @@ def ingest_files(
             pass  # rolled back; the careful path says exactly what is wrong
         finally:
             wh.con.execute("RESET preserve_insertion_order")
-    return attempt(fast=False)
+    try:
+        return attempt(fast=False)
+    except _SampleTooSmall:
+        # Rolled back (DuckDB cannot go on in a transaction after a failed cast): read the
+        # files again, typing their columns from all rows. Rare, and slower.
+        return attempt(fast=False, options=replace(options, full_sample=True))
 
 
 def _suffix(path: Path) -> str:
@@ -197,6 +212,13 @@ def _may_fail(kind: str, source_type: str) -> bool:
     return kind == "flag" and not is_numeric(source_type) and base_type(source_type) != "BOOLEAN"
 
 
+def _iso(strptime_format: str | None) -> bool:
+    """Whether a format the sniffer chose reads exactly what our ISO 8601 parse reads."""
+    return strptime_format is None or bool(
+        re.fullmatch(r"%Y-%m-%d([ T]%H:%M(:%S(\.%f)?)?)?", strptime_format)
+    )
+
+
 def _normal(name: str) -> str:
     return re.sub(r"[\s\-]+", "_", name.strip().lower())
 
@@ -216,7 +238,10 @@ class _Target:
         """How the source is parsed; None keeps a new attribute as DuckDB read it."""
         if self.column is not None:
             return self.column.kind
-        return kind_of_type(self.stored_type) if self.stored_type else None
+        if self.stored_type:
+            return kind_of_type(self.stored_type)
+        # A JSON field of mixed strings and numbers is kept as the text the user wrote.
+        return "text" if base_type(self.source_type) == "JSON" else None
 
 
 class _FileIngest:
@@ -239,9 +264,12 @@ class _FileIngest:
         self.delimiter = options.delimiter
         if self.delimiter is None and _suffix(path) == ".tsv":
             self.delimiter = "\t"
-        # Rows of the wrong width make DuckDB's sniffer read the whole file as one column; such
-        # a file is read with the delimiter its header shows, and the bad rows set aside.
+        # A CSV file with rows of the wrong width (see _sniff_csv) is read in the careful path,
+        # which sets those rows aside and reports them with their lines.
         self.ragged = False
+        self.skip: int | None = None  # lines above the header, once decided (see _prepare)
+        # Whether DuckDB's sniffer read the CSV file's timestamps as ISO 8601 (no guessing).
+        self.iso_sniffed = False
 
     # -- reading ----------------------------------------------------------------------------------
 
@@ -250,7 +278,8 @@ class _FileIngest:
         if self.format == "parquet":
             return f"read_parquet({path})"
         if self.format == "json":
-            return f"read_json({path}, format = 'newline_delimited')"
+            sample = ", sample_size = -1" if self.options.full_sample else ""
+            return f"read_json({path}, format = 'newline_delimited'{sample})"
         options = self._csv_options()
         if types:
             pairs = ", ".join(f"{literal(k)}: {literal(v)}" for k, v in types.items())
@@ -268,6 +297,10 @@ class _FileIngest:
             options.append(f"delim = {literal(self.delimiter)}")
         if self.options.encoding is not None:
             options.append(f"encoding = {literal(self.options.encoding)}")
+        if self.options.full_sample:
+            options.append("sample_size = -1")
+        if self.skip is not None:
+            options.append(f"skip = {self.skip}")
         return options
 
     def _input_error(self, exc: duckdb.Error) -> InputError:
@@ -297,22 +330,69 @@ class _FileIngest:
             raise InputError(self.name, "no such file")
         if self.path.stat().st_size == 0:
             raise InputError(self.name, "the file is empty")
-        described = self._describe(self._source())
-        if self.format == "csv" and self.delimiter is None and len(described) == 1:
-            header = described[0][0]
-            counts = {d: header.count(d) for d in DELIMITERS}
-            delimiter = max(counts, key=counts.__getitem__)
-            if counts[delimiter]:
-                self.delimiter, self.ragged = delimiter, True
-                described = self._describe(self._source(rejects=True))
-        self.sniffed = {r[0]: r[1] for r in described}
-        self.targets = self._resolve(self.sniffed)
-
-    def _describe(self, source: str) -> list[tuple]:
+        if self.format != "csv":
+            self.sniffed = self._describe(self._source())
+            self.targets = self._resolve(self.sniffed)
+            return
+        self.sniffed, preamble = self._sniff_csv()
         try:
-            return self.con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
+            self.targets = self._resolve(self.sniffed)
+        except InputError as error:
+            if preamble is None:
+                raise
+            # The lines DuckDB's sniffer skipped may be no ragged rows but a preamble above the
+            # header (a title, say): then read the file as it did, counting lines past them.
+            skip, columns = preamble
+            try:
+                self.targets = self._resolve(columns)
+            except InputError:
+                raise error from None
+            self.sniffed, self.ragged, self.skip = columns, False, skip
+            self.first_row += skip
+
+    def _describe(self, source: str) -> dict[str, str]:
+        """Column name -> DuckDB type of a source."""
+        try:
+            described = self.con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
         except duckdb.Error as exc:
             raise self._input_error(exc) from None
+        return {row[0]: row[1] for row in described}
+
+    def _sniff_csv(self) -> tuple[dict[str, str], tuple[int, dict[str, str]] | None]:
+        """Column name -> type as DuckDB's sniffer reads a CSV file; marks a ragged file.
+
+        Also returns, when the sniffer skipped lines at the top, (lines skipped, its columns):
+        the reading to use if those lines turn out to be a preamble rather than ragged rows.
+        """
+        options = ", ".join(self._csv_options())
+        try:
+            sniffed = self.con.execute(
+                "SELECT SkipRows, Columns, DateFormat, TimestampFormat "
+                f"FROM sniff_csv({literal(str(self.path))}, {options})"
+            ).fetchone()
+        except duckdb.Error as exc:
+            if "parsing dialect" not in str(exc):  # e.g. an encoding error: the user's to fix
+                raise self._input_error(exc) from None
+            sniffed = None  # no dialect reads every row to the same width
+        preamble = None
+        if sniffed is not None:
+            skip, columns, date_format, timestamp_format = sniffed
+            self.iso_sniffed = all(_iso(f) for f in (date_format, timestamp_format))
+            # Rows of the wrong width make the sniffer skip the lines before the last of them,
+            # or read the whole file as one column (its header then shows the delimiter).
+            one_column = (
+                len(columns) == 1
+                and self.delimiter is None
+                and any(d in columns[0]["name"] for d in DELIMITERS)
+            )
+            by_name = {c["name"]: c["type"] for c in columns}
+            if not skip and not one_column:
+                return by_name, None
+            if skip:
+                preamble = skip, by_name
+        # Read with the header as line 1, setting aside the rows of the wrong width.
+        self.ragged, self.iso_sniffed, self.skip = True, False, 0
+        return self._describe(self._source(rejects=True)), preamble
 
     def _resolve(self, file_columns: dict[str, str]) -> list[_Target]:
         """Decide which file column feeds which table column."""
@@ -333,7 +413,13 @@ class _FileIngest:
                 )
             chosen[target] = source
 
-        explicit = {s: t for s, t in self.options.optional_mapping.items() if find(s) is not None}
+        # A mapping given for this call overrides tailor.toml's for the same source or target.
+        overridden = set(self.options.mapping.values())
+        explicit = {
+            s: t
+            for s, t in self.options.optional_mapping.items()
+            if find(s) is not None and t not in overridden
+        }
         explicit.update(self.options.mapping)
         for source, target in explicit.items():
             found = find(source)
@@ -434,7 +520,7 @@ class _FileIngest:
                     t.kind == "timestamp"
                     and is_temporal(t.source_type)
                     and not self.options.date_formats
-                    and self._iso_sniffed()
+                    and (self.format != "csv" or self.iso_sniffed)
                 )
             )
             if t.column is not None and not keep:
@@ -445,10 +531,15 @@ class _FileIngest:
         id_types = {}
         for t in self.targets:
             if t.column is not None and t.column.domain:
-                integral = is_integer(self.sniffed[t.source])
+                # Float ids may all be whole (pandas writes integer ids with gaps as floats):
+                # tried as integers, the guards below send any fraction to the careful path.
+                source_type = base_type(self.sniffed[t.source])
+                integral = is_integer(source_type) or source_type in FRACTIONAL_TYPES
                 id_types[t.name] = self._decide_id_type(t.column.domain, integral)
         self._decide_derived_ids()
-        self._add_attributes({t.name: t.source_type for t in self.targets})
+        self._add_attributes(
+            {t.name: "VARCHAR" if t.kind == "text" else t.source_type for t in self.targets}
+        )
 
         inner, guards = [], []
         for t in self.targets:
@@ -474,20 +565,6 @@ class _FileIngest:
             raise _FastPathFailed("no rows")
         return read
 
-    def _iso_sniffed(self) -> bool:
-        """True when DuckDB's CSV sniffer read timestamps as ISO 8601 (no day/month guess)."""
-        if self.format != "csv":
-            return True
-        options = ", ".join(self._csv_options())
-        try:
-            row = self.con.execute(
-                f"SELECT DateFormat, TimestampFormat FROM sniff_csv({literal(str(self.path))}, "
-                f"{options})"
-            ).fetchone()
-        except duckdb.Error:
-            return False  # read the column as text; the parse then decides
-        return row is None or (row[0] is None and row[1] is None)
-
     def _insert_careful(self) -> tuple[int, int, int | None, int, str | None]:
         """Stage, check, then merge the valid rows.
 
@@ -500,18 +577,7 @@ class _FileIngest:
                 t.source_type = "VARCHAR"
         rejects = self.format == "csv" and (self.options.skip_invalid or self.ragged)
         source = self._source(text_types if self.format == "csv" else None, rejects=rejects)
-        try:
-            self._stage(source)
-        except duckdb.ConversionException:
-            # DuckDB's sniffer typed an attribute from a sample that a later row contradicts:
-            # read every column as text instead.
-            for t in self.targets:
-                if t.stored_type is None:
-                    t.source_type = "VARCHAR"
-            for table in ("__staged", "__rejects", "__reject_scans"):
-                self.con.execute(f"DROP TABLE IF EXISTS {table}")
-            source = self._source({t.source: "VARCHAR" for t in self.targets}, rejects=rejects)
-            self._stage(source)
+        self._stage(source)
         try:
             total, bad = self.con.execute(
                 "SELECT count(*), count(__bad_column) FROM __staged"
@@ -590,11 +656,13 @@ class _FileIngest:
             else:
                 # Untrimmed: an id with spaces fails here and is trimmed by the careful path.
                 text = f"CAST({src} AS VARCHAR)"
+                if base_type(t.source_type) in FRACTIONAL_TYPES:
+                    text = text_sql(src, t.source_type)  # 123.0 -> '123'
                 checks.append(
                     (f"NOT regexp_full_match({text}, '{INTEGER_ID_RE}')", "non-integer id in")
                 )
                 value = f"try_cast({text} AS BIGINT)"
-        elif t.column is None and t.stored_type not in SQL_TYPES.values():
+        elif t.column is None and t.stored_type not in (None, *SQL_TYPES.values()):
             value = f"try_cast({value} AS {t.stored_type})"
         if _may_fail(kind, t.source_type) or (
             t.column is None and t.stored_type not in (None, t.source_type, "VARCHAR")
@@ -732,7 +800,7 @@ class _FileIngest:
                 inner.append(f"{quote(t.source)} AS {quote(t.name)}")
                 continue
             value = parse_sql(kind, quote(t.source), t.source_type, self.options.date_formats)
-            if t.column is None and t.stored_type not in SQL_TYPES.values():
+            if t.column is None and t.stored_type not in (None, *SQL_TYPES.values()):
                 value = f"try_cast({value} AS {t.stored_type})"
             inner.append(f"{value} AS {quote(t.name)}")
             if _may_fail(kind, t.source_type):
@@ -759,9 +827,10 @@ class _FileIngest:
         )
         try:
             self.wh.run(sql, progress=self._step(f"reading {self.path.name}"))
-        except duckdb.ConversionException:
-            raise
         except duckdb.Error as exc:
+            sampled = isinstance(exc, duckdb.ConversionException) or "sample_size" in str(exc)
+            if sampled and not self.options.full_sample:
+                raise _SampleTooSmall(str(exc)) from exc
             raise self._input_error(exc) from None
 
     def _step(self, description: str) -> Callable[[float], None] | None:

@@ -83,9 +83,11 @@ def text_sql(src: str, src_type: str) -> str:
     if base_type(src_type) == "VARCHAR":
         return f"nullif(trim({src}), '')"
     if base_type(src_type) in FRACTIONAL_TYPES:
+        # NaN is pandas' missing value in a float column (integer ids with gaps become floats).
         return (
-            f"CASE WHEN {src} = trunc({src}) THEN CAST(CAST({src} AS HUGEINT) AS VARCHAR) "
-            f"ELSE CAST({src} AS VARCHAR) END"
+            f"CASE WHEN isnan({src}) THEN NULL "
+            f"WHEN {src} = trunc({src}) AND abs({src}) < 1e18 "
+            f"THEN CAST(CAST({src} AS BIGINT) AS VARCHAR) ELSE CAST({src} AS VARCHAR) END"
         )
     return f"CAST({src} AS VARCHAR)"
 
