@@ -35,6 +35,8 @@ from tailor.store.warehouse import Warehouse
 
 VALIDATION_DAYS = 28
 SELECTION_K = 20
+FALLBACK = "recency_frequency"  # the default when there is too little data to validate
+MIN_VALIDATION_CUSTOMERS = 20
 
 CURRENT = "CURRENT"
 
@@ -156,10 +158,16 @@ def _fit_recommenders(
         results = evaluate_models(
             train, valid, factories, SELECTION_K, progress=progress, confidence=False
         )
+        customers = min(figures["customers"] for figures in results.values())
+        if customers < MIN_VALIDATION_CUSTOMERS:
+            raise TailorError(
+                f"only {customers} customers to validate on (at least "
+                f"{MIN_VALIDATION_CUSTOMERS} needed for a fair choice)"
+            )
         selection["default"] = pick_default(results, SELECTION_K)
         selection["validation"] = results
-    except TailorError as exc:  # too little data to validate: fall back on the first named
-        selection["default"] = names[0]
+    except TailorError as exc:  # too little data to validate: a customer's own items first
+        selection["default"] = FALLBACK if FALLBACK in names else names[0]
         selection["validation"] = {"skipped": str(exc)}
     steps["validation"] = round(time.perf_counter() - start, 3)
     fitted = {}

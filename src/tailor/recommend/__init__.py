@@ -7,6 +7,7 @@ its default by a validation split carved from the training data, never by hand.
 from collections.abc import Callable
 
 from tailor.recommend.base import RECOMMEND_COLUMNS, Recommender
+from tailor.recommend.hybrid import Hybrid
 from tailor.recommend.knn import ItemKNN
 from tailor.recommend.popularity import Popularity
 from tailor.recommend.repurchase import PersonalFrequency, Repurchase
@@ -17,11 +18,13 @@ REGISTRY: dict[str, Callable[[], Recommender]] = {
     "recency_frequency": lambda: PersonalFrequency(half_life_days=60.0),
     "repurchase": Repurchase,
     "item_knn": ItemKNN,
+    "hybrid": Hybrid,
 }
 
 __all__ = [
     "REGISTRY",
     "RECOMMEND_COLUMNS",
+    "Hybrid",
     "ItemKNN",
     "PersonalFrequency",
     "Popularity",

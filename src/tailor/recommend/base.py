@@ -260,9 +260,14 @@ def _cold_start_reason(dataset: Dataset, popularity: np.ndarray, items: np.ndarr
     reasons = np.full(items.shape, "", dtype=object)
     valid = items >= 0
     buyers = np.floor(popularity[items[valid]]).astype(int)
-    reasons[valid] = [f"new here: popular now, bought by {b} customers in the last 4 weeks"
-                      for b in buyers]  # fmt: skip
+    reasons[valid] = [
+        f"new here: popular now, bought by {customers(b)} in the last 4 weeks" for b in buyers
+    ]
     return reasons
+
+
+def customers(n: int) -> str:
+    return "1 customer" if n == 1 else f"{n} customers"
 
 
 def _frame(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from tailor.dataset import Dataset
-from tailor.recommend.base import Recommender, _distinct_buyers
+from tailor.recommend.base import Recommender, _distinct_buyers, customers
 
 
 class Popularity(Recommender):
@@ -39,6 +39,6 @@ class Popularity(Recommender):
         valid = items >= 0
         buyers = self.recent_buyers_[items[valid]].astype(int)
         reasons[valid] = [
-            f"popular: bought by {b} customers in the last {self.window_days} days" for b in buyers
+            f"popular: bought by {customers(b)} in the last {self.window_days} days" for b in buyers
         ]
         return reasons
