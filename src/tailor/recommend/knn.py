@@ -7,6 +7,8 @@ them and explains each recommendation by the bought item that contributed most.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -32,7 +34,10 @@ class ItemKNN(Recommender):
         from implicit.nearest_neighbours import CosineRecommender
 
         model = CosineRecommender(K=self.neighbours)
-        model.fit(self.history_, show_progress=False)
+        with warnings.catch_warnings():
+            # implicit warns about a COO matrix it builds itself from our CSR input.
+            warnings.filterwarnings("ignore", message="Method expects CSR input")
+            model.fit(self.history_, show_progress=False)
         self.similarity_ = sp.csr_matrix(model.similarity, dtype=np.float32)
 
     def _score(self, rows: np.ndarray) -> np.ndarray:
