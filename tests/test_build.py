@@ -17,6 +17,8 @@ from tailor.errors import TailorError
 from tailor.recommend import REGISTRY
 from tailor.store import Warehouse
 
+QUICK = ["recency_frequency"]  # one fast recommender where the test is not about them
+
 
 @pytest.fixture(scope="module")
 def wh(synthetic_db: Path) -> Iterator[Warehouse]:
@@ -65,7 +67,7 @@ def test_build_publishes_a_complete_folder(
 def test_current_build_and_arrays_round_trip(
     wh: Warehouse, synthetic_dataset: Dataset, tmp_path: Path
 ):
-    info = build(wh, tmp_path)
+    info = build(wh, tmp_path, recommenders=QUICK)
     current = current_build(tmp_path)
     assert (current.build_id, current.path, current.manifest) == (
         info.build_id, info.path, info.manifest,
@@ -84,13 +86,13 @@ def test_text_ids_round_trip(make_warehouse, tmp_path: Path):
         {"customer_id": ["ann", "bo"], "item_id": ["00123", "X"], "timestamp": ["2024-01-01"] * 2}
     )
     shop = make_warehouse(events=events)
-    _, customer_ids, item_ids = load_dataset_arrays(build(shop, tmp_path))
+    _, customer_ids, item_ids = load_dataset_arrays(build(shop, tmp_path, recommenders=QUICK))
     assert customer_ids.tolist() == ["ann", "bo"] and item_ids.tolist() == ["00123", "X"]
 
 
 def test_build_as_of_and_weights(wh: Warehouse, tmp_path: Path):
     weights = {"purchase": 2.0, "view": 0.0}
-    info = build(wh, tmp_path, as_of="2024-03-31", weights=weights)
+    info = build(wh, tmp_path, as_of="2024-03-31", weights=weights, recommenders=QUICK)
     expected = Dataset.from_warehouse(wh, as_of="2024-03-31", weights=weights)
     assert info.manifest["dataset"]["as_of"] == "2024-04-01T00:00:00"
     assert info.manifest["dataset"]["last_event"] < "2024-04-01"
@@ -100,8 +102,8 @@ def test_build_as_of_and_weights(wh: Warehouse, tmp_path: Path):
 
 
 def test_second_build_replaces_current(wh: Warehouse, tmp_path: Path):
-    first = build(wh, tmp_path)
-    second = build(wh, tmp_path, as_of="2024-02-01")
+    first = build(wh, tmp_path, recommenders=QUICK)
+    second = build(wh, tmp_path, as_of="2024-02-01", recommenders=QUICK)
     assert second.build_id != first.build_id
     assert current_build(tmp_path).build_id == second.build_id
     assert current_build(tmp_path).manifest["dataset"]["as_of"] == "2024-02-02T00:00:00"
@@ -113,14 +115,14 @@ def test_second_build_replaces_current(wh: Warehouse, tmp_path: Path):
 def test_failed_build_keeps_the_previous_one(
     wh: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    good = build(wh, tmp_path)
+    good = build(wh, tmp_path, recommenders=QUICK)
 
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
     monkeypatch.setattr(tailor.build.sp, "save_npz", broken)
     with pytest.raises(OSError, match="disk full"):
-        build(wh, tmp_path)
+        build(wh, tmp_path, recommenders=QUICK)
     assert current_build(tmp_path).build_id == good.build_id
     assert _entries(tmp_path) == {CURRENT, good.build_id}
     interactions, _, _ = load_dataset_arrays(current_build(tmp_path))
@@ -130,7 +132,7 @@ def test_failed_build_keeps_the_previous_one(
 def test_build_failing_to_publish_leaves_nothing(
     wh: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    good = build(wh, tmp_path)
+    good = build(wh, tmp_path, recommenders=QUICK)
     replace = tailor.build.os.replace
 
     def no_pointer(src, dst):
@@ -140,14 +142,14 @@ def test_build_failing_to_publish_leaves_nothing(
 
     monkeypatch.setattr(tailor.build.os, "replace", no_pointer)
     with pytest.raises(OSError, match="read-only"):
-        build(wh, tmp_path)
+        build(wh, tmp_path, recommenders=QUICK)
     assert current_build(tmp_path).build_id == good.build_id
     assert _entries(tmp_path) == {CURRENT, good.build_id}
 
 
 def test_failed_dataset_leaves_no_folder(tmp_path: Path, wh: Warehouse):
     with pytest.raises(TailorError, match="as_of"):
-        build(wh, tmp_path / "builds", as_of="not a date")
+        build(wh, tmp_path / "builds", as_of="not a date", recommenders=QUICK)
     assert not (tmp_path / "builds").exists()
 
 

@@ -215,7 +215,12 @@ def build(
     settings = load_settings(db, config)
     with open_warehouse(settings, read_only=True) as wh, progress_bar(not json_) as update:
         info = run_build(
-            wh, builds_dir(settings.db), as_of=as_of, weights=settings.weights, progress=update
+            wh,
+            builds_dir(settings.db),
+            as_of=as_of,
+            weights=settings.weights,
+            recommenders=settings.recommenders,
+            progress=update,
         )
 
     def render() -> None:
@@ -343,7 +348,11 @@ def evaluate(
     with open_warehouse(settings, read_only=True) as wh:
         dataset = Dataset.from_warehouse(wh, as_of=as_of, weights=settings.weights)
     train, test = make_split(dataset, split, test_days, test_fraction)
-    factories = {name: _registry_factory(name) for name in REGISTRY}
+    names = settings.recommenders or tuple(REGISTRY)
+    unknown = [n for n in names if n not in REGISTRY]
+    if unknown:
+        raise TailorError(f"unknown recommender {unknown[0]!r}; known: {', '.join(REGISTRY)}")
+    factories = {name: _registry_factory(name) for name in names}
     with progress_bar(not json_) as update:
         results = evaluate_models(train, test, factories, k, exclude_purchased, progress=update)
         # The default is chosen as the build chooses it: on a validation period carved from
@@ -413,7 +422,9 @@ def demo(
 
     settings = load_settings(db, config)
     with progress_bar(not json_) as update:
-        result = run_demo(settings.db, force=force, progress=update)
+        result = run_demo(
+            settings.db, force=force, recommenders=settings.recommenders, progress=update
+        )
     data = {
         "db": str(result.db),
         "ingest_seconds": result.ingest_seconds,

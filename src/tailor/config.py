@@ -13,6 +13,9 @@ working directory (or the file named by ``$TAILOR_CONFIG``), the defaults below.
     date_format = "%d-%m-%Y"      # strptime format of the timestamp column(s)
     map = { uid = "customer_id", mid = "item_id", when = "timestamp" }
 
+    [build]                       # which recommenders a build fits (default: all);
+    recommenders = ["recency_frequency", "hybrid"]   # also $TAILOR_RECOMMENDERS=a,b
+
     [dataset.weights]             # interaction weight of one event of each type
     purchase = 1.0
     view = 0.1
@@ -49,6 +52,7 @@ class Settings:
     ingest: dict[str, IngestSettings] = field(default_factory=dict)
     weights: dict[str, float] = field(default_factory=dict)
     memory_limit: str | None = None
+    recommenders: tuple[str, ...] | None = None
     source: Path | None = None
 
     def ingest_for(self, kind: str) -> IngestSettings:
@@ -101,11 +105,23 @@ def load_settings(db: str | Path | None = None, config: str | Path | None = None
     memory_limit = os.environ.get("TAILOR_MEMORY_LIMIT") or raw.get("memory_limit")
     if memory_limit is not None and not isinstance(memory_limit, str):
         raise ConfigError(f"{path}: memory_limit must be text such as '4GB'")
+    named_models = os.environ.get("TAILOR_RECOMMENDERS")
+    if named_models is not None:
+        recommenders = tuple(n.strip() for n in named_models.split(",") if n.strip())
+    else:
+        recommenders = _table(raw, "build", path).get("recommenders")
+        if recommenders is not None:
+            if not isinstance(recommenders, list) or not all(
+                isinstance(n, str) for n in recommenders
+            ):
+                raise ConfigError(f"{path}: [build] recommenders must be a list of names")
+            recommenders = tuple(recommenders)
     return Settings(
         db=Path(db_path),
         ingest=ingest,
         weights=weights,
         memory_limit=memory_limit,
+        recommenders=recommenders,
         source=source,
     )
 

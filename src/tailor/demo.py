@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -76,7 +76,10 @@ def data_dir() -> Path:
 
 
 def run_demo(
-    db: Path, force: bool = False, progress: Callable[[str, float], None] | None = None
+    db: Path,
+    force: bool = False,
+    recommenders: Sequence[str] | None = None,
+    progress: Callable[[str, float], None] | None = None,
 ) -> DemoResult:
     """Create a fresh demo warehouse at ``db`` and build it.
 
@@ -112,7 +115,7 @@ def run_demo(
     target = builds_dir(db)
     shutil.rmtree(target, ignore_errors=True)  # builds of the replaced warehouse are stale
     with Warehouse(db, read_only=True) as wh:
-        info = build(wh, target)
+        info = build(wh, target, recommenders=recommenders, progress=progress)
     return DemoResult(db, reports, round(ingest_seconds, 2), info, stats)
 
 
