@@ -23,6 +23,7 @@ from tailor.dataset import Dataset
 from tailor.errors import TailorError
 
 BATCH = 512  # customers scored at once: bounds the dense (batch x items) score block
+BLOCK = 64  # columns per block in the two-stage top-k (see _top_k)
 RECOMMEND_COLUMNS = ["customer_id", "rank", "item_id", "score", "reason"]
 
 
@@ -246,9 +247,32 @@ def _mask_history(scores: np.ndarray, history: sp.csr_matrix, rows: np.ndarray) 
 
 
 def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    """Column indices of the k highest scores per row, best first (ties: lower column first)."""
-    if k >= scores.shape[1]:
-        part = np.tile(np.arange(scores.shape[1]), (scores.shape[0], 1))
+    """Column indices of the k highest scores per row, best first (ties: lower column first).
+
+    numpy's argpartition costs ~20 ns per score, which over a 90 k-item catalog dominates
+    recommending. So, for wide rows, columns are first grouped in blocks of ``BLOCK``: the k
+    best items lie in the k blocks with the highest maxima (any block outside them has k blocks
+    each holding a higher score), and only those k x BLOCK candidates are partitioned.
+    """
+    n, m = scores.shape
+    if m > 4 * k * BLOCK:
+        full = m - m % BLOCK
+        maxima = scores[:, :full].reshape(n, full // BLOCK, BLOCK).max(axis=2)
+        if full < m:
+            maxima = np.hstack([maxima, scores[:, full:].max(axis=1, keepdims=True)])
+        blocks = np.argpartition(-maxima, k - 1, axis=1)[:, :k]
+        columns = (blocks[:, :, None] * BLOCK + np.arange(BLOCK)).reshape(n, -1)
+        inside = columns < m
+        columns = np.where(inside, columns, 0)
+        candidates = np.where(inside, np.take_along_axis(scores, columns, axis=1), -np.inf)
+        best = _top_k(candidates, k)
+        chosen = np.take_along_axis(columns, best, axis=1)
+        # Re-order by (score, column): candidates came in block order, not column order.
+        chosen_scores = np.take_along_axis(scores, chosen, axis=1)
+        order = np.lexsort((chosen, -chosen_scores), axis=1)
+        return np.take_along_axis(chosen, order, axis=1)
+    if k >= m:
+        part = np.tile(np.arange(m), (n, 1))
     else:
         part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
     part_scores = np.take_along_axis(scores, part, axis=1)
