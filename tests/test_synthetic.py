@@ -389,3 +389,11 @@ def test_write_round_trips(tmp_path, data: SyntheticData, fmt: str):
         back = _read(path, fmt)
         # CSV and JSON lines carry no types: compare values; Parquet keeps them exactly
         pd.testing.assert_frame_equal(back, expected, check_dtype=fmt == "parquet")
+
+
+def test_events_csv_lists_each_item_once_per_basket(tmp_path):
+    path = events_csv(tmp_path / "events.csv", 30_000, seed=3, n_items=40, chunk_rows=10_000)
+    frame = pd.read_csv(path)
+    # few items, so repeats would be common if drawn independently
+    assert not frame.duplicated(["basket_id", "item_id"]).any()
+    assert len(frame) == 30_000

@@ -280,9 +280,10 @@ def events_csv(
 
     The header is ``customer_id,item_id,timestamp,quantity,value,basket_id,store_id``; timestamps
     are ``YYYY-MM-DD HH:MM:SS`` in store hours over the year from 2024-01-01, roughly in
-    chronological order. Rows of one basket are adjacent and share customer, timestamp and store;
-    item popularity is Zipf-like, customer activity lognormal, and about 1 % of rows are returns
-    (negative quantity and value). Unlike :func:`generate` there is no latent taste.
+    chronological order. Rows of one basket are adjacent and share customer, timestamp and store,
+    and list each item once; item popularity is Zipf-like, customer activity lognormal, and about
+    1 % of rows are returns (negative quantity and value). Unlike :func:`generate` there is no
+    latent taste.
 
     Parameters
     ----------
@@ -342,7 +343,7 @@ def events_csv(
                 customer = _draw_cdf(rng, customer_cdf, n_baskets) + 1
                 store = _draw_cdf(rng, store_cdf, n_baskets) + 1
                 basket = np.repeat(np.arange(n_baskets), sizes)
-                item = _draw_cdf(rng, item_cdf, n)
+                item = _distinct_within(basket, _draw_cdf(rng, item_cdf, n), n_items)
                 quantity = QUANTITIES[_choose(rng, QUANTITY_P, n)]
                 promo = np.where(
                     rng.random(n) < 0.1, PROMO_SHARES[rng.integers(len(PROMO_SHARES), size=n)], 0.0
@@ -365,6 +366,22 @@ def events_csv(
                 writer.write_table(table)
                 next_basket += n_baskets
     return path
+
+
+def _distinct_within(groups: np.ndarray, values: np.ndarray, modulo: int) -> np.ndarray:
+    """``values`` with repeats inside a group moved to the next free value (mod ``modulo``): a
+    basket lists each item once, as a till does (a second unit is quantity 2)."""
+    values = values.copy()
+    for _ in range(modulo):  # a group larger than ``modulo`` keeps some repeats
+        key = groups.astype(np.int64) * modulo + values
+        order = np.argsort(key, kind="stable")
+        repeat = np.zeros(len(key), dtype=bool)
+        repeat[1:] = key[order][1:] == key[order][:-1]
+        if not repeat.any():
+            return values
+        moved = order[repeat]
+        values[moved] = (values[moved] + 1) % modulo
+    return values
 
 
 # --- catalog and customers -------------------------------------------------------------------

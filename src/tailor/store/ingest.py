@@ -555,9 +555,12 @@ class _FileIngest:
             f"SELECT * EXCLUDE (__ok) FROM (SELECT {', '.join(inner)}, {ok} AS __ok, "
             f"0 AS __row FROM {source}) WHERE __ok"
         )
-        sql = self._insert_sql(relation)
+        stored = self._has_rows()
+        sql = self._insert_sql(relation, skip_stored=stored)
         try:
             read = self.wh.run(sql, progress=self._step(f"loading {self.path.name}"))
+            if stored:  # the insert counted only the new rows
+                read = self.con.execute(f"SELECT count(*) FROM {source}").fetchone()[0]
         except duckdb.Error as exc:
             raise _FastPathFailed(str(exc)) from exc
         if read == 0:
@@ -613,7 +616,8 @@ class _FileIngest:
             relation = f"SELECT {columns}, rowid AS __row FROM __staged WHERE __bad_column IS NULL"
             if self.spec.mode == "append":
                 self.wh.run(
-                    self._insert_sql(relation), progress=self._step(f"merging {self.path.name}")
+                    self._insert_sql(relation, skip_stored=self._has_rows()),
+                    progress=self._step(f"merging {self.path.name}"),
                 )
                 inserted, updated = None, 0
             else:
@@ -682,16 +686,34 @@ class _FileIngest:
                     f"ALTER TABLE {self.spec.table} ADD COLUMN {quote(t.name)} {types[t.name]}"
                 )
 
-    def _insert_sql(self, relation: str) -> str:
-        """INSERT of ``relation`` (target-named columns plus __row) into the fact table."""
+    def _insert_sql(self, relation: str, skip_stored: bool) -> str:
+        """INSERT of ``relation`` (target-named columns plus __row) into the fact table.
+
+        With ``skip_stored``, rows whose key the table holds already are not inserted (an
+        anti-join: cheaper than writing them and deleting them again).
+        """
+        table = self.spec.table
         canonical = [c.name for c in self.spec.columns]
         final = canonical + [t.name for t in self.targets if t.name not in canonical]
         names = ", ".join([quote(n) for n in final] + [ROW_KEY, INGEST_ID])
         values = ", ".join(quote(n) for n in final)
         derived = self._derived(relation, final)
+        keyed = f"SELECT {values}, {row_key_sql(self.spec)} AS {ROW_KEY} FROM ({derived})"
+        new = (
+            f"WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE t.{ROW_KEY} = s.{ROW_KEY})"
+            if skip_stored
+            else ""
+        )
         return (
-            f"INSERT INTO {self.spec.table} ({names}) "
-            f"SELECT {values}, {row_key_sql(self.spec)}, {self.ingest_id} FROM ({derived})"
+            f"INSERT INTO {table} ({names}) "
+            f"SELECT {values}, {ROW_KEY}, {self.ingest_id} FROM ({keyed}) s {new}"
+        )
+
+    def _has_rows(self) -> bool:
+        return bool(
+            self.con.execute(
+                f"SELECT count(*) FROM (SELECT 1 FROM {self.spec.table} LIMIT 1)"
+            ).fetchone()[0]
         )
 
     def _derived(self, relation: str, final: list[str]) -> str:
@@ -728,7 +750,8 @@ class _FileIngest:
     # -- after the insert -------------------------------------------------------------------------
 
     def _dedupe(self) -> int:
-        """Drop this ingest's rows whose key is stored already or repeats; return rows kept."""
+        """Drop repeats among this ingest's rows (stored keys were skipped by the insert);
+        return the rows kept."""
         table, me = self.spec.table, self.ingest_id
         # Distinct upper halves prove distinct keys, and count faster than the full 128 bits.
         written, distinct = self.con.execute(
@@ -736,26 +759,18 @@ class _FileIngest:
             f"WHERE {INGEST_ID} = ?",
             [me],
         ).fetchone()
-        if distinct < written:
-            distinct = self.con.execute(
-                f"SELECT count(DISTINCT {ROW_KEY}) FROM {table} WHERE {INGEST_ID} = ?", [me]
-            ).fetchone()[0]
-        older = self.con.execute(
-            f"SELECT count(*) > 0 FROM (SELECT 1 FROM {table} WHERE {INGEST_ID} <> ? LIMIT 1)",
-            [me],
-        ).fetchone()[0]
-        if distinct == written and not older:
+        if distinct == written:
             return written
-        self.wh.run(
-            f"DELETE FROM {table} WHERE {INGEST_ID} = {me} AND ("
-            f"{ROW_KEY} IN (SELECT {ROW_KEY} FROM {table} WHERE {INGEST_ID} <> {me}) "
-            f"OR rowid NOT IN (SELECT min(rowid) FROM {table} WHERE {INGEST_ID} = {me} "
-            f"GROUP BY {ROW_KEY}))",
-            progress=self._step(f"skipping rows already stored from {self.path.name}"),
+        # Only the repeated keys are looked at, and only their extra copies deleted.
+        deleted = self.wh.run(
+            f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM ("
+            f"SELECT rowid, row_number() OVER (PARTITION BY {ROW_KEY} ORDER BY rowid) AS copy "
+            f"FROM {table} WHERE {INGEST_ID} = {me} AND {ROW_KEY} IN ("
+            f"SELECT {ROW_KEY} FROM {table} WHERE {INGEST_ID} = {me} "
+            f"GROUP BY {ROW_KEY} HAVING count(*) > 1)) WHERE copy > 1)",
+            progress=self._step(f"dropping repeated rows of {self.path.name}"),
         )
-        return self.con.execute(
-            f"SELECT count(*) FROM {table} WHERE {INGEST_ID} = ?", [me]
-        ).fetchone()[0]
+        return written - deleted
 
     def _upsert(self, relation: str) -> tuple[int, int]:
         """Merge a dimension file: the last row of a key wins. Returns (inserted, updated)."""
