@@ -174,7 +174,7 @@ class Recommender(ABC):
         ids = np.asarray(list(items))
         cols = ds.item_index(ids)
         if (cols < 0).any():
-            raise TailorError(f"unknown item {ids[cols < 0][0]!r}")
+            raise TailorError(f"unknown item {ids[cols < 0].tolist()[0]!r}")
         matrix = self.history_.T.tocsr()
         norms = np.sqrt(np.asarray(matrix.sum(axis=1)).ravel())
         together = (matrix[cols] @ matrix.T).toarray().astype(np.float32)
@@ -192,7 +192,7 @@ class Recommender(ABC):
                 "rank": np.concatenate([np.arange(1, n + 1) for n in n_kept]) if len(cols) else [],
                 "similar_item_id": ds.item_ids[top[keep]],
                 "score": scores[keep].astype(np.float64),
-                "reason": [f"{c} customers bought both" for c in shared[keep]],
+                "reason": [f"{customers(c)} bought both" for c in shared[keep]],
             }
         )
 
@@ -212,8 +212,12 @@ class Recommender(ABC):
         """A model saved by :meth:`save`, re-attached to the dataset it was fitted on."""
         with open(path, "rb") as f:
             model = pickle.load(f)
-        model.dataset_ = dataset
+        model._attach(dataset)
         return model
+
+    def _attach(self, dataset: Dataset) -> None:
+        """Give a loaded model back its dataset (a model made of models gives it to each)."""
+        self.dataset_ = dataset
 
 
 def _now(dataset: Dataset) -> pd.Timestamp:

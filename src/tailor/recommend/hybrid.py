@@ -50,7 +50,6 @@ class _Generators:
     """The candidate generators and feature sources, fitted on one dataset."""
 
     def __init__(self, dataset: Dataset, neighbours: int) -> None:
-        self.dataset = dataset
         self.personal = Repurchase(half_life_days=90.0).fit(dataset)
         self.knn = ItemKNN(neighbours=neighbours).fit(dataset)
         now = self.personal.now_
@@ -95,6 +94,11 @@ class _Generators:
         self.item_repeat_rate = repeated_by / np.maximum(buyers, 1.0)
         repeated_items = np.asarray(repeat.sum(axis=1)).ravel()
         self.customer_repeat_share = repeated_items / np.maximum(self.customer_items, 1.0)
+
+    def attach(self, dataset: Dataset) -> None:
+        """Give the fitted generators back the dataset that saving leaves out of each."""
+        self.personal._attach(dataset)
+        self.knn._attach(dataset)
 
     def pairs(
         self, rows: np.ndarray, n_personal: int, n_knn: int, n_popular: int
@@ -284,6 +288,10 @@ class Hybrid(Recommender):
             personal = g.personal._reasons(rows, items, scores)
             reasons[repeat] = personal[repeat]
         return reasons
+
+    def _attach(self, dataset: Dataset) -> None:
+        super()._attach(dataset)
+        self.generators_.attach(dataset)
 
     def feature_importance(self) -> pd.Series:
         """Gain of each feature in the ranker, largest first."""

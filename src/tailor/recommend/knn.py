@@ -52,12 +52,17 @@ class ItemKNN(Recommender):
             valid = items[n] >= 0
             if len(bought) == 0 or not valid.any():
                 continue
-            contrib = self.similarity_[bought][:, items[n][valid]].toarray()
+            candidates = items[n][valid]
+            contrib = self.similarity_[bought][:, candidates].toarray()
+            own = bought[:, None] == candidates[None, :]
+            contrib[own] = 0  # an item similar to itself explains nothing
             best = contrib.argmax(axis=0)
             names = describe_items(self.dataset_, bought[best])
             has = contrib.max(axis=0) > 0
             slots = np.flatnonzero(valid)
-            for slot, name, ok in zip(slots, names, has, strict=True):
+            for slot, name, ok, again in zip(slots, names, has, own.any(axis=0), strict=True):
                 if ok:
                     reasons[n, slot] = f"often bought by customers who bought {name}"
+                elif again:
+                    reasons[n, slot] = "you bought this before"
         return reasons

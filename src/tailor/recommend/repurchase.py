@@ -26,9 +26,19 @@ DAY = np.timedelta64(1, "D")
 
 
 def purchase_days(dataset: Dataset) -> pd.DataFrame:
-    """One row per (customer, item, day) the customer bought the item, with the day number."""
+    """One row per (customer, item, day) the customer bought the item, with the day number.
+
+    Only purchases count (a view or a cart is no purchase), and only of items the customer kept:
+    an item bought and returned, whose purchases and returns weigh 0 or less in all, is no
+    preference (as in the Dataset's interactions).
+    """
     ev = dataset.events
-    bought = ev.loc[ev["weight"].to_numpy() > 0, ["customer", "item", "timestamp"]]
+    kind = ev["event_type"].astype(str).to_numpy()
+    weight = ev["weight"].to_numpy()
+    traded = np.where((kind == "purchase") | (kind == "return"), weight, 0.0)
+    kept = pd.Series(traded).groupby([ev["customer"].to_numpy(), ev["item"].to_numpy()])
+    bought = (kind == "purchase") & (weight > 0) & (kept.transform("sum").to_numpy() > 0)
+    bought = ev.loc[bought, ["customer", "item", "timestamp"]]
     day = (bought["timestamp"].to_numpy() - np.datetime64("1970-01-01")) // DAY
     frame = pd.DataFrame(
         {"customer": bought["customer"].to_numpy(), "item": bought["item"].to_numpy(), "day": day}
@@ -88,7 +98,8 @@ class PersonalFrequency(Recommender):
                 reasons[pos] = "popular now with other customers"
                 continue
             times = "once" if n == 1 else f"{n} times"
-            reasons[pos] = f"you bought this {times}; last {_days_ago(self.today_ - last[pos])}"
+            when = _days_ago(self.today_ - last[pos])
+            reasons[pos] = f"you bought this {times}; last bought {when}"
         return reasons
 
 
@@ -153,9 +164,14 @@ class Repurchase(PersonalFrequency):
         for pos in zip(*np.nonzero((items >= 0) & (cycle >= 1)), strict=True):
             ago = int(round(self.today_ - last[pos]))
             every = int(round(cycle[pos]))
-            state = "due now" if ago >= every else f"due in about {every - ago} days"
+            if ago > self.patience * every:
+                state = "overdue for a while: perhaps a habit you dropped"
+            elif ago >= every:
+                state = "due now"
+            else:
+                state = f"due in about {_days(every - ago)}"
             reasons[pos] = (
-                f"you buy this about every {every} days; last bought {ago} days ago ({state})"
+                f"you buy this about every {_days(every)}; last bought {_days_ago(ago)} ({state})"
             )
         return reasons
 

@@ -1,0 +1,175 @@
+"""The evaluation runner: every figure of one hand-worked case, the splits by name, the choice of
+the default, and the bootstrap intervals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tailor.dataset import Dataset
+from tailor.errors import TailorError
+from tailor.evaluate.metrics import RANKING_METRICS
+from tailor.evaluate.runner import evaluate_models, pick_default, split
+from tailor.recommend import PersonalFrequency, Popularity
+
+ITEMS = pd.DataFrame(
+    {
+        "item_id": ["A", "B", "C", "D", "E", "F"],
+        "department": ["DAIRY", "DAIRY", "BAKERY", "BAKERY", "PET", "PET"],
+    }
+)
+# Training: March, cut at the end of 03-31 (the popularity window opens on 03-04).
+#   window buyers A {1, 2, 5} = 3, B {1, 5} = 2, C {2} = 1, D 0, E {3} = 1, F 0;
+#   all-time A 3, B 2, C {2, 4} = 2, D 1, E 1, F 0; popularity = window + all-time / 4:
+#   A 3.75, B 2.5, C 1.5, E 1.25, D 0.25, F 0.
+TRAIN = [
+    (1, "A", "2024-03-10", "purchase"),
+    (1, "A", "2024-03-20", "purchase"),
+    (1, "B", "2024-03-29", "purchase"),
+    (2, "A", "2024-03-25", "purchase"),
+    (2, "C", "2024-03-15", "purchase"),
+    (3, "E", "2024-03-21", "purchase"),
+    (3, "E", "2024-03-22", "purchase"),
+    (4, "C", "2024-01-10", "purchase"),
+    (4, "D", "2024-01-10", "purchase"),
+    (5, "A", "2024-03-26", "purchase"),
+    (5, "B", "2024-03-30", "purchase"),
+]
+# Test: April. Truth: 1 {A (had it), C (new)}, 2 {F (new)}, 5 {B (had it)}, 6 {A} (a customer
+# new in April). Customer 3 buys nothing, and customer 4's return of D is no preference: neither
+# has truth.
+TEST = [
+    (1, "A", "2024-04-02", "purchase"),
+    (1, "C", "2024-04-03", "purchase"),
+    (2, "F", "2024-04-02", "purchase"),
+    (4, "D", "2024-04-03", "return"),
+    (5, "B", "2024-04-04", "purchase"),
+    (6, "A", "2024-04-05", "purchase"),
+]
+CUT = "2024-03-31"
+
+
+@pytest.fixture(scope="module")
+def full(make_warehouse) -> Dataset:
+    events = pd.DataFrame(
+        TRAIN + TEST, columns=["customer_id", "item_id", "timestamp", "event_type"]
+    ).assign(quantity=1)
+    return Dataset.from_warehouse(make_warehouse(items=ITEMS, events=events))
+
+
+@pytest.fixture(scope="module")
+def train_test(full: Dataset) -> tuple[Dataset, Dataset]:
+    after = full.events["timestamp"].to_numpy() >= np.datetime64("2024-04-01")
+    return full.cut(CUT), full.with_events(after)
+
+
+def test_popularity_figures_worked_by_hand(train_test):
+    train, test = train_test
+    figures = evaluate_models(train, test, {"popularity": Popularity}, k=2)["popularity"]
+    # Everyone gets [A, B]. Per customer with truth (1, 2, 5, 6):
+    #   1 {A, C}: A at rank 1 -> precision 1/2, recall 1/2, ndcg 1 / (1 + 1/log2 3), f1 2/4
+    #   2 {F}:    no hit      -> all 0
+    #   5 {B}:    B at rank 2 -> precision 1/2, recall 1, ndcg 1/log2 3, mrr 1/2, f1 2/3
+    #   6 {A}:    A at rank 1 -> precision 1/2, recall 1, ndcg 1, mrr 1, f1 2/3
+    assert figures["customers"] == 4
+    assert figures["precision@2"] == pytest.approx(1.5 / 4)
+    assert figures["recall@2"] == pytest.approx(2.5 / 4)
+    assert figures["hit_rate@2"] == pytest.approx(3 / 4)
+    assert figures["mrr@2"] == pytest.approx(2.5 / 4)
+    assert figures["f1@2"] == pytest.approx((0.5 + 2 / 3 + 2 / 3) / 4)
+    assert figures["map@2"] == pytest.approx((0.5 + 0.5 + 1) / 4)
+    ndcg_1 = 1 / (1 + 1 / np.log2(3))
+    assert figures["ndcg@2"] == pytest.approx((ndcg_1 + 1 / np.log2(3) + 1) / 4)
+    # Repeat truth: 1's A and 5's B, both found. New items: 1's C, 2's F (missed), 6's A (found).
+    assert figures["repeat_recall@2"] == pytest.approx(1.0)
+    assert figures["explore_recall@2"] == pytest.approx(1 / 3)
+    assert figures["coverage"] == pytest.approx(2 / 6)
+    assert figures["diversity"] == 0.0  # A and B are both DAIRY
+    # Novelty: A was bought by 3 of the 6 customers, B by 2: (log2 2 + log2 3) / 2 bits.
+    assert figures["novelty"] == pytest.approx((1 + np.log2(3)) / 2)
+    assert figures["fit_seconds"] >= 0 and figures["recommend_seconds"] >= 0
+
+
+def test_exclude_purchased_keeps_only_new_items_as_truth(train_test):
+    train, test = train_test
+    figures = evaluate_models(train, test, {"popularity": Popularity}, k=2, exclude_purchased=True)
+    # Truth without what each customer had: 1 {C}, 2 {F}, 6 {A}; 5's B was bought before, so 5
+    # drops out. Lists without history: 1 (had A, B) [C, E]: hit; 2 (had A, C) [B, E]: miss;
+    # 6 [A, B]: hit.
+    figures = figures["popularity"]
+    assert figures["customers"] == 3
+    assert figures["recall@2"] == pytest.approx(2 / 3)
+    assert figures["precision@2"] == pytest.approx(1 / 3)
+    assert figures["explore_recall@2"] == pytest.approx(2 / 3)
+    assert np.isnan(figures["repeat_recall@2"])  # no repeat truth is left
+
+
+def test_every_model_is_scored_on_the_same_customers(train_test):
+    train, test = train_test
+    calls = []
+    results = evaluate_models(
+        train, test, {"popularity": Popularity, "personal_frequency": PersonalFrequency}, k=2,
+        progress=lambda step, fraction: calls.append((step, fraction)),
+    )  # fmt: skip
+    assert list(results) == ["popularity", "personal_frequency"]
+    assert {figures["customers"] for figures in results.values()} == {4}
+    # Personal frequency: 1 [A (2 days), B], 2 [A, C] (tied, A more popular), 5 [A, B], 6 the
+    # popular [A, B]: the same hits as popularity, but C shown to customer 2 as well.
+    assert results["personal_frequency"]["recall@2"] == pytest.approx(2.5 / 4)
+    assert results["personal_frequency"]["coverage"] == pytest.approx(3 / 6)
+    assert calls[0] == ("evaluating popularity", 0.0)
+    assert calls[-1] == ("evaluating", 1.0)
+
+
+def test_confidence_intervals_contain_the_mean(train_test):
+    train, test = train_test
+    figures = evaluate_models(train, test, {"popularity": Popularity}, k=2)["popularity"]
+    assert set(figures["ci95"]) == {f"{m}@2" for m in RANKING_METRICS}
+    for name, (low, high) in figures["ci95"].items():
+        assert low <= figures[name] <= high
+    assert figures["ci95"]["recall@2"][0] < figures["ci95"]["recall@2"][1]
+    quick = evaluate_models(train, test, {"popularity": Popularity}, k=2, confidence=False)
+    assert "ci95" not in quick["popularity"]
+
+
+def test_no_truth_is_an_error(train_test):
+    train, _ = train_test
+    nothing = train.with_events(np.zeros(len(train.events), dtype=bool))
+    with pytest.raises(TailorError, match="no customer has anything to find"):
+        evaluate_models(train, nothing, {"popularity": Popularity}, k=2)
+
+
+def test_pick_default_takes_the_best_ndcg_then_recall():
+    results = {
+        "a": {"ndcg@10": 0.30, "recall@10": 0.90},
+        "b": {"ndcg@10": 0.50, "recall@10": 0.10},
+        "c": {"ndcg@10": 0.50, "recall@10": 0.20},
+    }
+    assert pick_default(results, 10) == "c"
+    assert pick_default({"a": results["a"], "b": results["b"]}, 10) == "b"
+
+
+def test_split_by_name(full: Dataset):
+    train, test = split(full, "temporal", test_days=5)
+    expected_train, expected_test = full.temporal_split(5)
+    pd.testing.assert_frame_equal(train.events, expected_train.events)
+    pd.testing.assert_frame_equal(test.events, expected_test.events)
+    # The last event is 04-05 00:00: the test holds what came after 03-31 00:00, April's.
+    assert train.events["timestamp"].max() <= pd.Timestamp("2024-03-31")
+    assert len(test.events) == len(TEST)
+    assert len(train.events) + len(test.events) == len(full.events)
+
+    train, test = split(full, "last-basket")
+    assert len(train.events) + len(test.events) == len(full.events)
+    assert test.events.groupby("customer")["basket"].nunique().max() == 1
+
+    train, test = split(full, "random", test_fraction=0.5, random_state=1)
+    again = split(full, "random", test_fraction=0.5, random_state=1)[1]
+    pd.testing.assert_frame_equal(test.events, again.events)
+    held = set(zip(test.events["customer"], test.events["item"], strict=True))
+    kept = set(zip(train.events["customer"], train.events["item"], strict=True))
+    assert held and not held & kept  # a held-out pair takes all its events with it
+
+    with pytest.raises(TailorError, match="unknown split 'weekly'"):
+        split(full, "weekly")
