@@ -30,7 +30,7 @@ import scipy.sparse as sp
 from tailor import __version__
 from tailor.dataset import Dataset
 from tailor.errors import TailorError
-from tailor.recommend import REGISTRY, Recommender
+from tailor.recommend import REGISTRY, Recommender, factory
 from tailor.store.warehouse import Warehouse
 
 VALIDATION_DAYS = 28
@@ -145,12 +145,9 @@ def _fit_recommenders(
     from tailor.evaluate.runner import evaluate_models, pick_default
 
     names = list(REGISTRY if names is None else names)
-    unknown = [n for n in names if n not in REGISTRY]
-    if unknown:
-        raise TailorError(f"unknown recommender {unknown[0]!r}; known: {', '.join(REGISTRY)}")
+    factories = {n: factory(n) for n in names}  # unknown names fail here, before any work
     if not names or len(dataset.events) == 0:
         return {}, {}
-    factories = {n: _named(n) for n in names}
     start = time.perf_counter()
     selection: dict[str, Any] = {"k": SELECTION_K, "validation_days": validation_days}
     try:
@@ -171,24 +168,15 @@ def _fit_recommenders(
         selection["validation"] = {"skipped": str(exc)}
     steps["validation"] = round(time.perf_counter() - start, 3)
     fitted = {}
-    for n, (name, factory) in enumerate(factories.items()):
+    for n, (name, make) in enumerate(factories.items()):
         if progress:
             progress("fitting recommenders", n / len(factories))
         started = time.perf_counter()
-        fitted[name] = factory().fit(dataset)
+        fitted[name] = make().fit(dataset)
         steps[f"fit {name}"] = round(time.perf_counter() - started, 3)
     if progress:
         progress("fitting recommenders", 1.0)
     return fitted, selection
-
-
-def _named(name: str) -> Callable[[], Recommender]:
-    def make() -> Recommender:
-        model = REGISTRY[name]()
-        model.name = name
-        return model
-
-    return make
 
 
 def load_recommender(info: BuildInfo, name: str | None = None) -> Recommender:

@@ -342,17 +342,13 @@ def evaluate(
     from tailor.dataset import Dataset
     from tailor.evaluate.runner import evaluate_models, pick_default
     from tailor.evaluate.runner import split as make_split
-    from tailor.recommend import REGISTRY
+    from tailor.recommend import REGISTRY, factory
 
     settings = load_settings(db, config)
     with open_warehouse(settings, read_only=True) as wh:
         dataset = Dataset.from_warehouse(wh, as_of=as_of, weights=settings.weights)
     train, test = make_split(dataset, split, test_days, test_fraction)
-    names = settings.recommenders or tuple(REGISTRY)
-    unknown = [n for n in names if n not in REGISTRY]
-    if unknown:
-        raise TailorError(f"unknown recommender {unknown[0]!r}; known: {', '.join(REGISTRY)}")
-    factories = {name: _registry_factory(name) for name in names}
+    factories = {name: factory(name) for name in settings.recommenders or REGISTRY}
     with progress_bar(not json_) as update:
         results = evaluate_models(train, test, factories, k, exclude_purchased, progress=update)
         # The default is chosen as the build chooses it: on a validation period carved from
@@ -388,12 +384,6 @@ def evaluate(
         out.print(table)
 
     emit(data, json_, render)
-
-
-def _registry_factory(name: str) -> Callable[[], Any]:
-    from tailor.build import _named
-
-    return _named(name)
 
 
 def _write_table(frame: Any, path: Path) -> None:

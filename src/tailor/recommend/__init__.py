@@ -6,6 +6,7 @@ its default by a validation split carved from the training data, never by hand.
 
 from collections.abc import Callable
 
+from tailor.errors import TailorError
 from tailor.recommend.base import RECOMMEND_COLUMNS, Recommender
 from tailor.recommend.hybrid import Hybrid
 from tailor.recommend.knn import ItemKNN
@@ -21,6 +22,20 @@ REGISTRY: dict[str, Callable[[], Recommender]] = {
     "hybrid": Hybrid,
 }
 
+
+def factory(name: str) -> Callable[[], Recommender]:
+    """A maker of the registered recommender ``name``, whose models carry that name."""
+    if name not in REGISTRY:
+        raise TailorError(f"unknown recommender {name!r}; known: {', '.join(REGISTRY)}")
+
+    def make() -> Recommender:
+        model = REGISTRY[name]()
+        model.name = name
+        return model
+
+    return make
+
+
 __all__ = [
     "REGISTRY",
     "RECOMMEND_COLUMNS",
@@ -30,4 +45,5 @@ __all__ = [
     "Popularity",
     "Recommender",
     "Repurchase",
+    "factory",
 ]
