@@ -288,10 +288,7 @@ def recommend(
     if json_:
         emit(frame.to_dict(orient="records"), True, lambda: None)
     elif output is None:
-        table = Table(*frame.columns, title=f"recommendations ({recommender.name})")
-        for row in frame.itertuples(index=False):
-            table.add_row(*(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row))
-        out.print(table)
+        _print_frame(frame, f"recommendations ({recommender.name})")
     else:
         out.print(f"{len(frame):,} recommendations written to {output}")
 
@@ -315,10 +312,7 @@ def similar(
     if json_:
         emit(frame.to_dict(orient="records"), True, lambda: None)
         return
-    table = Table(*frame.columns, title=f"similar to {item}")
-    for row in frame.itertuples(index=False):
-        table.add_row(*(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row))
-    out.print(table)
+    _print_frame(frame, f"similar to {item}")
 
 
 @app.command()
@@ -476,6 +470,13 @@ def generate(
             out.print(f"ingested into {db}")
 
     emit(result, json_, render)
+
+
+def _print_frame(frame: Any, title: str) -> None:
+    table = Table(*frame.columns, title=title)
+    for row in frame.itertuples(index=False):
+        table.add_row(*(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row))
+    out.print(table)
 
 
 def _print_mapping(title: str, mapping: dict[str, Any]) -> None:
