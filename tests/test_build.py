@@ -11,10 +11,19 @@ import pandas as pd
 import pytest
 
 import tailor.build
-from tailor.build import CURRENT, build, builds_dir, current_build, load_dataset_arrays
+from tailor.build import (
+    CURRENT,
+    RULES_MIN_SUPPORT,
+    build,
+    builds_dir,
+    current_build,
+    load_dataset_arrays,
+    load_rules,
+)
 from tailor.dataset import Dataset
 from tailor.errors import TailorError
 from tailor.recommend import REGISTRY
+from tailor.recommend.rules import association_rules
 from tailor.store import Warehouse
 
 QUICK = ["recency_frequency"]  # one fast recommender where the test is not about them
@@ -41,7 +50,7 @@ def test_build_publishes_a_complete_folder(
     assert info.path == tmp_path / "builds" / info.build_id
     assert _entries(info.path) == {
         "manifest.json", "interactions.npz", "customer_ids.npy", "item_ids.npy", "dataset.pkl",
-        "recommenders",
+        "recommenders", "rules.parquet",
     }  # fmt: skip
     assert _entries(info.path / "recommenders") == {f"{name}.pkl" for name in REGISTRY}
     assert _entries(tmp_path / "builds") == {CURRENT, info.build_id}
@@ -53,7 +62,18 @@ def test_build_publishes_a_complete_folder(
     assert manifest["warehouse"] == str(wh.path.resolve())
     assert manifest["dataset"] == synthetic_dataset.summary()
     assert manifest["dataset"]["customers"] == 200 and manifest["dataset"]["items"] == 300
-    assert set(manifest["steps"]) == {"dataset", "validation"} | {f"fit {n}" for n in REGISTRY}
+    assert set(manifest["steps"]) == {"dataset", "validation", "rules"} | {
+        f"fit {n}" for n in REGISTRY
+    }
+    # The pairs bought together, as association_rules finds them on the same dataset.
+    rules = load_rules(info)
+    expected = association_rules(synthetic_dataset, min_support=RULES_MIN_SUPPORT)
+    assert manifest["rules"] == {
+        "min_support": RULES_MIN_SUPPORT, "count": len(expected),
+        "baskets": expected.attrs["baskets"],
+    }  # fmt: skip
+    assert len(expected) > 0
+    pd.testing.assert_frame_equal(rules, expected)
     selection = manifest["recommenders"]
     assert set(selection["validation"]) == set(REGISTRY)
     # The default is the best on validation, by NDCG@20.

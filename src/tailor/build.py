@@ -8,7 +8,9 @@ old build or the new one, never half of one, and a failed build never replaces a
 A build holds the Dataset (``dataset.pkl``, plus its id maps and interaction matrix as ``.npy``
 / ``.npz``), every recommender of :data:`tailor.recommend.REGISTRY` fitted on it
 (``recommenders/<name>.pkl``), and in the manifest the validation figures that chose the default
-recommender. Customer intelligence and reports add their artifacts here as they arrive.
+recommender, and the pairs of items frequently bought together (``rules.parquet``, see
+:mod:`tailor.recommend.rules`). Customer intelligence and reports add their artifacts here as
+they arrive.
 """
 
 from __future__ import annotations
@@ -25,18 +27,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 from tailor import __version__
 from tailor.dataset import Dataset
 from tailor.errors import TailorError
 from tailor.recommend import REGISTRY, Recommender, factory
+from tailor.recommend.rules import association_rules
 from tailor.store.warehouse import Warehouse
 
 VALIDATION_DAYS = 28
 SELECTION_K = 20
 FALLBACK = "recency_frequency"  # the default when there is too little data to validate
 MIN_VALIDATION_CUSTOMERS = 20
+RULES_MIN_SUPPORT = 0.0005  # share of baskets; all pairs of The Complete Journey in seconds
 
 CURRENT = "CURRENT"
 
@@ -74,6 +79,9 @@ def build(
     dataset = Dataset.from_warehouse(wh, as_of=as_of, weights=weights)
     steps = {"dataset": round(time.perf_counter() - start, 3)}
     fitted, selection = _fit_recommenders(dataset, recommenders, validation_days, progress, steps)
+    started = time.perf_counter()
+    rules = association_rules(dataset, min_support=RULES_MIN_SUPPORT)
+    steps["rules"] = round(time.perf_counter() - started, 3)
     build_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     directory.mkdir(parents=True, exist_ok=True)
     staging = directory / f".{build_id}.partial"
@@ -88,6 +96,7 @@ def build(
             (staging / "recommenders").mkdir()
             for name, model in fitted.items():
                 model.save(staging / "recommenders" / f"{name}.pkl")
+        save_rules(rules, staging / "rules.parquet")
         manifest = {
             "build_id": build_id,
             "created_at": datetime.now(UTC).isoformat(),
@@ -96,6 +105,11 @@ def build(
             "dataset": dataset.summary(),
             "weights": dict(dataset.weights),
             "recommenders": selection,
+            "rules": {
+                "min_support": RULES_MIN_SUPPORT,
+                "count": len(rules),
+                "baskets": rules.attrs["baskets"],
+            },
             "steps": steps,
         }
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2))
@@ -189,9 +203,38 @@ def load_recommender(info: BuildInfo, name: str | None = None) -> Recommender:
     if not path.exists():
         known = sorted(p.stem for p in (info.path / "recommenders").glob("*.pkl"))
         raise TailorError(f"build {info.build_id} has no recommender {name!r}; it has {known}")
-    with open(info.path / "dataset.pkl", "rb") as f:
-        dataset = pickle.load(f)
-    return Recommender.load(path, dataset)
+    return Recommender.load(path, load_dataset(info))
+
+
+def load_dataset(info: BuildInfo) -> Dataset:
+    """The Dataset a build was fitted on."""
+    path = info.path / "dataset.pkl"
+    if not path.exists():
+        raise TailorError(f"build {info.build_id} holds no dataset; run `tailor build`")
+    with open(path, "rb") as f:
+        return pickle.load(f)
+
+
+def save_rules(rules: pd.DataFrame, path: Path) -> None:
+    """Write association rules as Parquet (itemsets as lists of ids)."""
+    frame = rules.copy()
+    for column in ("antecedents", "consequents"):
+        frame[column] = frame[column].map(list)
+    frame.to_parquet(path, index=False)
+
+
+def load_rules(info: BuildInfo) -> pd.DataFrame:
+    """The association rules of a build, as :func:`tailor.recommend.rules.association_rules`
+    returns them (itemsets as tuples; ``attrs`` baskets and min_support from the manifest)."""
+    summary = info.manifest.get("rules")
+    path = info.path / "rules.parquet"
+    if not summary or not path.exists():
+        raise TailorError(f"build {info.build_id} has no association rules; run `tailor build`")
+    rules = pd.read_parquet(path)
+    for column in ("antecedents", "consequents"):
+        rules[column] = [tuple(ids.tolist()) for ids in rules[column]]
+    rules.attrs.update(baskets=summary["baskets"], min_support=summary["min_support"])
+    return rules
 
 
 def load_dataset_arrays(info: BuildInfo) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:

@@ -317,6 +317,84 @@ def similar(
 
 @app.command()
 @user_errors
+def rules(
+    min_support: Annotated[
+        float | None,
+        typer.Option(help="Least share of baskets holding both items [default: the build's]."),
+    ] = None,
+    min_confidence: Annotated[float, typer.Option(help="Least confidence of a rule.")] = 0.0,
+    output: Annotated[
+        Path | None, typer.Option(help="Write the rules to FILE.parquet or FILE.csv.")
+    ] = None,
+    db: DbOption = None,
+    config: ConfigOption = None,
+    json_: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Items bought together: antecedents, consequents, support, confidence, lift."""
+    from tailor.build import builds_dir, current_build, load_dataset, load_rules
+    from tailor.recommend.rules import association_rules, stricter_rules
+
+    settings = load_settings(db, config)
+    info = current_build(builds_dir(settings.db))
+    found = load_rules(info)
+    support = found.attrs["min_support"] if min_support is None else min_support
+    if support < found.attrs["min_support"]:  # the build kept too few: count them again
+        with err.status("counting baskets"):
+            found = association_rules(load_dataset(info), support, min_confidence)
+    else:
+        found = stricter_rules(found, support, min_confidence)
+    frame = found[["antecedents", "consequents", "support", "confidence", "lift"]]
+    frame = frame.reset_index(drop=True)
+    if output is not None:
+        _write_table(frame if output.suffix.lower() == ".parquet" else _flat(frame), output)
+    if json_:
+        emit(frame.to_dict(orient="records"), True, lambda: None)
+    elif output is None:
+        _print_frame(_flat(frame.head(50)), f"{len(frame):,} rules (the 50 of highest lift)")
+    else:
+        out.print(f"{len(frame):,} rules written to {output}")
+
+
+@app.command()
+@user_errors
+def bundles(
+    item: Annotated[str, typer.Argument(help="Item id.")],
+    k: Annotated[int, typer.Option("--k", min=1, help="How many items.")] = 10,
+    db: DbOption = None,
+    config: ConfigOption = None,
+    json_: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Items frequently bought together with ITEM: item_id, rank, bundle_item_id, support,
+    confidence, lift, reason."""
+    from tailor.build import builds_dir, current_build, load_dataset, load_rules
+    from tailor.recommend.rules import bundles as top_bundles
+
+    settings = load_settings(db, config)
+    info = current_build(builds_dir(settings.db))
+    found = load_rules(info)
+    dataset = load_dataset(info)
+    column = dataset.item_index([item])[0]
+    if column < 0:
+        raise TailorError(f"unknown item {item!r}")
+    frame = top_bundles(found, dataset.item_ids[[column]].tolist()[0], k=k)
+    if json_:
+        emit(frame.to_dict(orient="records"), True, lambda: None)
+        return
+    _print_frame(frame, f"bought together with {item}")
+
+
+def _flat(frame: Any) -> Any:
+    """Itemsets as text for CSV and tables: ``(1, 2)`` -> ``"1 + 2"``."""
+    flat = frame.copy()
+    for column in ("antecedents", "consequents"):
+        flat[column] = flat[column].map(lambda ids: " + ".join(map(str, ids)))
+    return flat
+
+
+@app.command()
+@user_errors
 def evaluate(
     split: Annotated[str, typer.Option(help="temporal, last-basket or random.")] = "temporal",
     test_days: Annotated[float, typer.Option(help="Days of the temporal test period.")] = 28,
