@@ -404,6 +404,10 @@ def evaluate(
         bool, typer.Option(help="Evaluate exploration: only items new to the customer count.")
     ] = False,
     as_of: Annotated[str | None, typer.Option(help="Evaluate as of this date.")] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(help="Also write an HTML report with charts (index.html + PNGs) here."),
+    ] = None,
     db: DbOption = None,
     config: ConfigOption = None,
     json_: JsonOption = False,
@@ -412,7 +416,7 @@ def evaluate(
     """Every recommender on the same split, side by side, with 95 % bootstrap intervals."""
     from tailor.build import SELECTION_K, VALIDATION_DAYS
     from tailor.dataset import Dataset
-    from tailor.evaluate.runner import evaluate_models, pick_default
+    from tailor.evaluate.runner import CURVE_KS, evaluate_models, pick_default
     from tailor.evaluate.runner import split as make_split
     from tailor.recommend import REGISTRY, factory
 
@@ -422,7 +426,11 @@ def evaluate(
     train, test = make_split(dataset, split, test_days, test_fraction)
     factories = {name: factory(name) for name in settings.recommenders or REGISTRY}
     with progress_bar(not json_) as update:
-        results = evaluate_models(train, test, factories, k, exclude_purchased, progress=update)
+        # The report's recall curve comes from the same lists as every other figure.
+        curve_ks = CURVE_KS if report is not None else None
+        results = evaluate_models(
+            train, test, factories, k, exclude_purchased, progress=update, curve_ks=curve_ks
+        )
         # The default is chosen as the build chooses it: on a validation period carved from
         # the training data, never by the test figures above.
         inner_train, valid = train.temporal_split(VALIDATION_DAYS)
@@ -456,6 +464,13 @@ def evaluate(
         out.print(table)
 
     emit(data, json_, render)
+    if report is not None:
+        # The report is drawn from exactly the dict --json prints, so the two never disagree.
+        from tailor.evaluate.report import write_report  # matplotlib only when asked
+
+        index = write_report(json.loads(json.dumps(data, default=str)), report)
+        # On stderr under --json, so that stdout stays one JSON document.
+        (err if json_ else out).print(f"report written to {index}", markup=False, highlight=False)
 
 
 def _write_table(frame: Any, path: Path) -> None:

@@ -7,7 +7,7 @@ validation split carved from the training data (never from the test period).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -28,6 +28,7 @@ from tailor.recommend.base import Recommender
 
 Factory = Callable[[], Recommender]
 SELECTION_METRIC = "ndcg"
+CURVE_KS: tuple[int, ...] = (1, 5, 10, 20, 50)  # the cuts of the report's recall curve
 
 
 def split(dataset: Dataset, kind: str, test_days: float = 28, test_fraction: float = 0.2,
@@ -50,6 +51,7 @@ def evaluate_models(
     exclude_purchased: bool = False,
     progress: Callable[[str, float], None] | None = None,
     confidence: bool = True,
+    curve_ks: Sequence[int] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Fit each model on ``train`` and score its top ``k`` against ``test``.
 
@@ -58,6 +60,12 @@ def evaluate_models(
     (precision, recall, f1, ndcg, map, mrr, hit_rate), catalog coverage, intra-list diversity
     (by item category where the catalog has one), novelty in bits, repeat and explore recall,
     fit and recommend seconds, and 95 % bootstrap intervals over customers.
+
+    With ``curve_ks`` (e.g. ``(1, 5, 10, 20, 50)``), each model recommends one list of length
+    max(k, max(curve_ks)) and ``figures["recall_curve"]`` maps each cut to its mean recall;
+    every other figure is computed on that list's first ``k`` items, as without it (lists are
+    ranked best first with ties broken by item column, so a longer list begins with the
+    shorter one).
     """
     history = (train.interactions > 0).astype(np.float32).tocsr()
     truth = (test.interactions > 0).astype(np.float32).tocsr()
@@ -70,6 +78,10 @@ def evaluate_models(
     truth_u, history_u = truth[users], history[users]
     popularity = item_popularity(history)
     groups = _item_groups(train)
+    cuts = sorted({int(c) for c in curve_ks}) if curve_ks else []
+    if cuts and cuts[0] < 1:
+        raise TailorError(f"recall curve cut-offs must be at least 1, got {cuts[0]}")
+    width = max([k, *cuts])
     results: dict[str, dict[str, Any]] = {}
     for n, (name, factory) in enumerate(models.items()):
         if progress:
@@ -77,8 +89,9 @@ def evaluate_models(
         start = time.perf_counter()
         model = factory().fit(train)
         fitted = time.perf_counter()
-        items, _ = model.recommend_rows(users, k, exclude_purchased=exclude_purchased)
+        ranked, _ = model.recommend_rows(users, width, exclude_purchased=exclude_purchased)
         done = time.perf_counter()
+        items = ranked[:, :k]
         per_user = ranking_metrics(items, truth_u, k)
         figures: dict[str, Any] = summarize(per_user, k)
         repeat, explore = split_recall(items, truth_u, history_u, k)
@@ -97,6 +110,10 @@ def evaluate_models(
         if confidence:
             figures["ci95"] = {
                 f"{metric}@{k}": list(bootstrap_ci(values)) for metric, values in per_user.items()
+            }
+        if cuts:
+            figures["recall_curve"] = {
+                cut: _mean(ranking_metrics(ranked, truth_u, cut)["recall"]) for cut in cuts
             }
         results[name] = figures
     if progress:

@@ -1,0 +1,364 @@
+"""The evaluation as a page a manager can read: ``tailor evaluate --report DIR``.
+
+:func:`write_report` takes exactly the dict ``tailor evaluate --json`` prints (with
+``recall_curve`` per model when the run computed one), so the page never disagrees with the
+JSON. It writes ``DIR/index.html`` (one file, inline CSS, nothing fetched from the network) and
+the PNG charts it shows by relative path, drawn by matplotlib's Agg canvas (no display needed).
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from matplotlib.figure import Figure
+
+from tailor.evaluate.runner import CURVE_KS
+
+__all__ = ["CURVE_KS", "headline", "winner", "write_report"]
+
+BASELINE = "popularity"
+"""The model every other one is compared with in the headline."""
+
+RECALL_CURVE_PNG = "recall_curve.png"
+ACCURACY_COVERAGE_PNG = "accuracy_vs_coverage.png"
+RECALL_CI_PNG = "recall_ci.png"
+
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto;
+       max-width: 62rem; padding: 0 1rem; color: #1f2933; line-height: 1.45; }
+h1 { font-size: 1.6rem; margin-bottom: .2rem; }
+h2 { font-size: 1.2rem; margin-top: 2rem; border-bottom: 1px solid #d9dee3; }
+.headline { font-size: 1.25rem; background: #eef6ee; border-left: 5px solid #2f8f46;
+            padding: .8rem 1rem; margin: 1rem 0; }
+.muted { color: #616e7c; }
+.note { background: #f5f7fa; border-left: 5px solid #9aa5b1; padding: .6rem 1rem; }
+table { border-collapse: collapse; margin: .5rem 0; font-variant-numeric: tabular-nums; }
+th, td { border: 1px solid #d9dee3; padding: .25rem .6rem; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+th { background: #f5f7fa; }
+th.winner { background: #dff0e2; }
+img { max-width: 100%; height: auto; display: block; margin: .5rem 0; }
+"""
+
+
+def write_report(data: Mapping[str, Any], directory: Path) -> Path:
+    """Write the evaluation report into ``directory``; returns the path of its ``index.html``.
+
+    Parameters
+    ----------
+    data : mapping
+        What ``tailor evaluate --json`` prints: ``split`` (kind, test_days, test_fraction, k,
+        exclude_purchased, train and test summaries), ``models`` (name to figures: the metrics
+        @k, coverage, ..., ``ci95`` and optionally ``recall_curve``, cut-off to recall; the
+        cut-offs may be ints or, after a JSON round trip, strings) and ``default``.
+    directory : Path
+        Created if missing; ``index.html`` and the PNG charts are (over)written there.
+    """
+    models: Mapping[str, Mapping[str, Any]] = data["models"]
+    if not models:
+        raise ValueError("the evaluation has no models to report")
+    k = int(data["split"]["k"])
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+
+    charts = []
+    curves = {name: _curve(f) for name, f in models.items() if f.get("recall_curve")}
+    if curves:
+        _recall_curve_chart(curves, k, directory / RECALL_CURVE_PNG)
+        charts.append(
+            (
+                RECALL_CURVE_PNG,
+                "Recall by list length",
+                "The share of what each customer bought next that a list of the given length "
+                "contains; longer lists find more.",
+            )
+        )
+    _accuracy_coverage_chart(models, k, directory / ACCURACY_COVERAGE_PNG)
+    charts.append(
+        (
+            ACCURACY_COVERAGE_PNG,
+            "Accuracy vs catalog coverage",
+            f"Up is better ranking (NDCG@{k}); right means the lists show more of the catalog. "
+            "Popularity shows everyone much the same items.",
+        )
+    )
+    _recall_ci_chart(models, k, directory / RECALL_CI_PNG)
+    charts.append(
+        (
+            RECALL_CI_PNG,
+            f"Recall@{k} with 95 % intervals",
+            "Bars whose error bars overlap may not differ beyond chance (bootstrap over "
+            "customers).",
+        )
+    )
+
+    path = directory / "index.html"
+    path.write_text(_page(data, headline(data), charts), encoding="utf-8")
+    return path
+
+
+def winner(models: Mapping[str, Mapping[str, Any]], k: int) -> str:
+    """The model with the best NDCG@k (recall@k breaks ties; NaN counts as worst)."""
+    ndcg, recall = f"ndcg@{k}", f"recall@{k}"
+    return max(models, key=lambda n: (_number(models[n].get(ndcg)), _number(models[n].get(recall))))
+
+
+def headline(data: Mapping[str, Any]) -> str:
+    """The winner and by how much it beats the best other model and popularity, in words.
+
+    E.g. "hybrid finds 2.4 % more of what customers bought next than recency_frequency, the
+    best other model, and 145.7 % more than popularity (recall@10 0.1415, 0.1382 and 0.0576)."
+    """
+    models = data["models"]
+    k = int(data["split"]["k"])
+    best = winner(models, k)
+    others = {name: f for name, f in models.items() if name != best}
+    if not others:
+        return (
+            f"{best} is the only model evaluated (recall@{k} {_fmt(models[best][f'recall@{k}'])})."
+        )
+    runner_up = winner(others, k)
+    recall = {name: _number(models[name][f"recall@{k}"]) for name in models}
+    amount, word = _relative(recall[best], recall[runner_up])
+    text = f"{best} finds {amount} of what customers bought next {word} {runner_up}"
+    shown = [best, runner_up]
+    if BASELINE in others and runner_up != BASELINE:
+        amount, word = _relative(recall[best], recall[BASELINE])
+        text += f", the best other model, and {amount} {word} {BASELINE}"
+        shown.append(BASELINE)
+    values = " vs ".join(_fmt(models[name][f"recall@{k}"]) for name in shown)
+    ndcg = " vs ".join(_fmt(models[name][f"ndcg@{k}"]) for name in shown)
+    return f"{text} (recall@{k} {values}); it ranks best by NDCG@{k} ({ndcg})."
+
+
+def format_figure(value: Any) -> str:
+    """A figure as the report's table shows it: 4 decimals, ints as they are, NaN as a dash."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return "—" if math.isnan(value) else f"{value:.4f}"
+    return html.escape(str(value))
+
+
+# -- charts ---------------------------------------------------------------------------------------
+
+
+def _recall_curve_chart(curves: Mapping[str, dict[int, float]], k: int, path: Path) -> None:
+    fig = Figure(figsize=(7, 4), layout="constrained")
+    ax = fig.subplots()
+    for name, curve in curves.items():
+        cuts = sorted(curve)
+        ax.plot(cuts, [curve[c] for c in cuts], marker="o", label=name)
+    ax.axvline(k, color="#9aa5b1", linestyle=":", linewidth=1)
+    ax.set_xscale("log")
+    all_cuts = sorted({c for curve in curves.values() for c in curve})
+    ax.set_xticks(all_cuts, [str(c) for c in all_cuts])
+    ax.set_xlabel("list length k (dotted: the evaluated k)")
+    ax.set_ylabel("recall@k")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    fig.savefig(path, dpi=100)
+
+
+def _accuracy_coverage_chart(models: Mapping[str, Mapping[str, Any]], k: int, path: Path) -> None:
+    fig = Figure(figsize=(7, 4), layout="constrained")
+    ax = fig.subplots()
+    top = 0.0
+    for n, (name, figures) in enumerate(models.items()):
+        x, y = _number(figures.get("coverage")), _number(figures.get(f"ndcg@{k}"))
+        top = max(top, y)
+        ax.scatter([x], [y], s=50)
+        # Labels alternate above and below their points, so close neighbours stay readable.
+        offset = (6, 6) if n % 2 == 0 else (6, -12)
+        ax.annotate(name, (x, y), xytext=offset, textcoords="offset points", fontsize="small")
+    ax.set_xlabel("catalog coverage (share of items shown to anyone)")
+    ax.set_ylabel(f"NDCG@{k}")
+    ax.set_xlim(0, 1.25)  # room right of full coverage for the labels
+    ax.set_xticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
+    ax.set_ylim(0, max(top, 0.01) * 1.15)
+    ax.grid(alpha=0.3)
+    fig.savefig(path, dpi=100)
+
+
+def _recall_ci_chart(models: Mapping[str, Mapping[str, Any]], k: int, path: Path) -> None:
+    names = list(models)
+    values = [_number(models[n].get(f"recall@{k}")) for n in names]
+    intervals = [models[n].get("ci95", {}).get(f"recall@{k}") for n in names]
+    fig = Figure(figsize=(7, 4), layout="constrained")
+    ax = fig.subplots()
+    yerr = None
+    if all(interval is not None for interval in intervals):
+        low = [max(0.0, v - _number(i[0])) for v, i in zip(values, intervals, strict=True)]
+        high = [max(0.0, _number(i[1]) - v) for v, i in zip(values, intervals, strict=True)]
+        yerr = [low, high]
+    ax.bar(names, values, yerr=yerr, capsize=4, color="#3e7cb1")
+    ax.set_ylabel(f"recall@{k}")
+    ax.set_ylim(bottom=0)
+    ax.grid(axis="y", alpha=0.3)
+    ax.tick_params(axis="x", labelrotation=20)
+    fig.savefig(path, dpi=100)
+
+
+# -- the page -------------------------------------------------------------------------------------
+
+
+def _page(data: Mapping[str, Any], headline_text: str, charts: list[tuple[str, str, str]]) -> str:
+    split = data["split"]
+    k = int(split["k"])
+    models = data["models"]
+    best = winner(models, k)
+    sections = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        "<title>Recommendation evaluation</title>",
+        f"<style>{_CSS}</style></head><body>",
+        "<h1>How well do the recommenders predict what customers buy next?</h1>",
+        f'<p class="muted">{html.escape(_split_sentence(split))}</p>',
+        f'<p class="headline" id="headline">{html.escape(headline_text)}</p>',
+    ]
+    default = data.get("default")
+    if default:
+        sections.append(
+            f"<p>The build uses <b>{html.escape(str(default))}</b> by default: it is chosen on a "
+            "validation period carved from the training data, never by these test figures, so "
+            "it can differ from the winner here.</p>"
+        )
+    for file, title, caption in charts:
+        sections += [
+            f"<h2>{html.escape(title)}</h2>",
+            f'<img src="{file}" alt="{html.escape(title)}">',
+            f'<p class="muted">{html.escape(caption)}</p>',
+        ]
+    if not any(f.get("recall_curve") for f in models.values()):
+        sections.append('<p class="muted">No recall curve: the run computed recall at k only.</p>')
+    sections += [
+        "<h2>By customer segment</h2>",
+        '<p class="note">Per-segment bars (how each model does for each group of customers) '
+        "will appear here once customer segments exist; Tailor does not build them yet.</p>",
+        "<h2>All figures</h2>",
+        _metrics_table(models, best),
+        "<h2>The split</h2>",
+        _split_table(split),
+        "</body></html>",
+    ]
+    return "\n".join(sections) + "\n"
+
+
+def _metrics_table(models: Mapping[str, Mapping[str, Any]], best: str) -> str:
+    """One row per figure (the keys of --json, in its order), one column per model."""
+    keys: list[str] = []
+    for figures in models.values():
+        keys += [key for key in figures if key not in keys and key not in ("ci95", "recall_curve")]
+    head = "".join(
+        f"<th{' class=winner' if name == best else ''}>{html.escape(name)}</th>" for name in models
+    )
+    rows = [f"<table id=metrics><tr><th>figure</th>{head}</tr>"]
+    for key in keys:
+        cells = "".join(
+            f'<td data-model="{html.escape(name)}" data-metric="{html.escape(key)}">'
+            f"{format_figure(figures.get(key, math.nan))}</td>"
+            for name, figures in models.items()
+        )
+        rows.append(f"<tr><td>{html.escape(key)}</td>{cells}</tr>")
+    interval_keys: list[str] = []
+    for figures in models.values():
+        interval_keys += [key for key in figures.get("ci95", {}) if key not in interval_keys]
+    for key in interval_keys:
+        cells = "".join(
+            f"<td>{_interval(figures.get('ci95', {}).get(key))}</td>" for figures in models.values()
+        )
+        rows.append(f"<tr><td>{html.escape(key)} 95 % interval</td>{cells}</tr>")
+    rows.append("</table>")
+    return "\n".join(rows)
+
+
+def _split_table(split: Mapping[str, Any]) -> str:
+    train, test = split.get("train") or {}, split.get("test") or {}
+    keys = list(dict.fromkeys([*train, *test]))
+    rows = ["<table id=split><tr><th></th><th>train</th><th>test</th></tr>"]
+    for key in keys:
+        rows.append(
+            f"<tr><td>{html.escape(key)}</td><td>{_plain(train.get(key))}</td>"
+            f"<td>{_plain(test.get(key))}</td></tr>"
+        )
+    rows.append("</table>")
+    return "\n".join(rows)
+
+
+def _split_sentence(split: Mapping[str, Any]) -> str:
+    kind, k = split["kind"], split["k"]
+    if kind == "temporal":
+        days = _days(split.get("test_days"))
+        how = f"trained on everything before the last {days} days, tested on them"
+    elif kind == "last-basket":
+        how = "tested on each customer's last basket, trained on everything before it"
+    elif kind == "random":
+        how = f"tested on a random {_plain(split.get('test_fraction'))} of each customer's items"
+    else:
+        how = f"split {kind}"
+    test = split.get("test") or {}
+    span = ""
+    if test.get("first_event") and test.get("last_event"):
+        span = f" ({str(test['first_event'])[:10]} to {str(test['last_event'])[:10]})"
+    only_new = "; only items new to the customer count" if split.get("exclude_purchased") else ""
+    return f"A {kind} split: {how}{span}; each model shows every customer {k} items{only_new}."
+
+
+# -- helpers --------------------------------------------------------------------------------------
+
+
+def _curve(figures: Mapping[str, Any]) -> dict[int, float]:
+    return {int(cut): _number(value) for cut, value in figures["recall_curve"].items()}
+
+
+def _number(value: Any) -> float:
+    """A figure as a float; missing or NaN is -inf so that it sorts last."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return -math.inf
+    return -math.inf if math.isnan(number) else number
+
+
+def _relative(value: float, other: float) -> tuple[str, str]:
+    """("2.4 % more", "than"), ("1.0 % less", "than") or ("as much", "as")."""
+    if not math.isfinite(value) or not math.isfinite(other) or abs(value - other) < 1e-12:
+        return "as much", "as"
+    if other <= 0:
+        return "more", "than"
+    change = (value / other - 1) * 100
+    if abs(change) < 0.05:
+        return "as much", "as"
+    return f"{abs(change):.1f} % {'more' if change > 0 else 'less'}", "than"
+
+
+def _fmt(value: Any) -> str:
+    return format_figure(float(value)) if value is not None else "—"
+
+
+def _interval(interval: Any) -> str:
+    if not interval:
+        return "—"
+    return f"{format_figure(float(interval[0]))} – {format_figure(float(interval[1]))}"
+
+
+def _days(value: Any) -> str:
+    if value is None:
+        return "?"
+    number = float(value)
+    return str(int(number)) if number.is_integer() else str(number)
+
+
+def _plain(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float) and not isinstance(value, bool):
+        return f"{value:.4g}"
+    return format_figure(value)
