@@ -265,6 +265,13 @@ def recommend(
     model: Annotated[
         str | None, typer.Option(help="A recommender of the build [default: the build's].")
     ] = None,
+    diversity: Annotated[
+        float,
+        typer.Option(min=0.0, max=1.0, help="MMR re-ranking across categories: 0 = relevance."),
+    ] = 0.0,
+    max_per_category: Annotated[
+        int | None, typer.Option(min=1, help="At most N items of one category per list.")
+    ] = None,
     output: Annotated[
         Path | None, typer.Option(help="Write the list to FILE.parquet or FILE.csv.")
     ] = None,
@@ -282,7 +289,13 @@ def recommend(
     recommender = load_recommender(current_build(builds_dir(settings.db)), model)
     ids = recommender.dataset_.customer_ids if all_ else np.asarray(customer, dtype=object)
     with err.status("recommending"):
-        frame = recommender.recommend(ids, k=k, exclude_purchased=exclude_purchased)
+        frame = recommender.recommend(
+            ids,
+            k=k,
+            exclude_purchased=exclude_purchased,
+            diversity=diversity,
+            max_per_category=max_per_category,
+        )
     if output is not None:
         _write_table(frame, output)
     if json_:

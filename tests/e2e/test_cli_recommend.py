@@ -295,3 +295,16 @@ def test_evaluate_agrees_with_recommend_on_a_build_at_the_train_cutoff(
         recall = np.mean(ranking_metrics(lists, truth, K)["recall"])
         assert figures["customers"] == len(customers), name
         assert recall == pytest.approx(figures[f"recall@{K}"], abs=1e-12), name
+
+
+def test_recommend_at_most_one_per_category(db: Path, manifest: dict):
+    rows = tailor_json(
+        "recommend", "--db", db, "--all", "--k", 6, "--max-per-category", 1, "--diversity", 0.5
+    )
+    category = dict(sql(db, "SELECT item_id, category FROM items"))
+    assert rows
+    for customer, listed in by_customer(rows).items():
+        categories = [category[row["item_id"]] for row in listed]
+        assert len(categories) == len(set(categories)), customer
+    bad = tailor("recommend", "--db", db, "--all", "--diversity", 2)
+    assert bad.exit_code != 0

@@ -25,6 +25,7 @@ from tailor.evaluate.metrics import (
     summarize,
 )
 from tailor.recommend.base import Recommender
+from tailor.recommend.rerank import item_groups
 
 Factory = Callable[[], Recommender]
 SELECTION_METRIC = "ndcg"
@@ -77,7 +78,7 @@ def evaluate_models(
         raise TailorError("no customer has anything to find in the test period")
     truth_u, history_u = truth[users], history[users]
     popularity = item_popularity(history)
-    groups = _item_groups(train)
+    groups = item_groups(train)
     cuts = sorted({int(c) for c in curve_ks}) if curve_ks else []
     if cuts and cuts[0] < 1:
         raise TailorError(f"recall curve cut-offs must be at least 1, got {cuts[0]}")
@@ -132,12 +133,3 @@ def pick_default(results: Mapping[str, Mapping[str, Any]], k: int) -> str:
 def _mean(values: np.ndarray) -> float:
     values = values[~np.isnan(values)]
     return float(values.mean()) if len(values) else float("nan")
-
-
-def _item_groups(dataset: Dataset) -> np.ndarray:
-    """A category code per item for diversity (-1 where unknown)."""
-    for column in ("category", "department", "subcategory"):
-        if column in dataset.items.columns and dataset.items[column].notna().any():
-            codes, _ = dataset.items[column].factorize()
-            return codes.astype(np.int64)
-    return np.full(dataset.n_items, -1, dtype=np.int64)

@@ -21,6 +21,7 @@ import scipy.sparse as sp
 
 from tailor.dataset import Dataset
 from tailor.errors import TailorError
+from tailor.recommend.rerank import item_groups, rerank
 
 BATCH = 512  # customers scored at once: bounds the dense (batch x items) score block
 BLOCK = 64  # columns per block in the two-stage top-k (see _top_k)
@@ -114,6 +115,8 @@ class Recommender(ABC):
         k: int = 10,
         exclude_purchased: bool = False,
         filters: Mapping[str, Any] | None = None,
+        diversity: float = 0.0,
+        max_per_category: int | None = None,
     ) -> pd.DataFrame:
         """Top ``k`` items per customer, with a reason each.
 
@@ -126,6 +129,10 @@ class Recommender(ABC):
         filters : mapping, optional
             ``{"exclude_items": [...], ATTRIBUTE: [allowed values], ...}`` over item attributes,
             e.g. ``{"department": ["DAIRY"]}``.
+        diversity : float in [0, 1]
+            MMR re-ranking for variety across categories; 0 keeps the ranking.
+        max_per_category : int, optional
+            At most this many items of one category in a list.
 
         Returns
         -------
@@ -134,7 +141,19 @@ class Recommender(ABC):
         self._check_fitted()
         ids = np.asarray(list(customers) if not isinstance(customers, np.ndarray) else customers)
         rows = self.dataset_.customer_index(ids)
-        items, scores = self.recommend_rows(rows, k, exclude_purchased, self._allowed(filters))
+        if not 0.0 <= diversity <= 1.0:
+            raise TailorError(f"diversity {diversity}: use a value between 0 and 1")
+        if max_per_category is not None and max_per_category < 1:
+            raise TailorError("max_per_category must be at least 1")
+        allowed = self._allowed(filters)
+        if diversity > 0 or max_per_category is not None:
+            # Re-rank a longer candidate list for variety (see tailor.recommend.rerank).
+            items, scores = self.recommend_rows(rows, max(5 * k, 50), exclude_purchased, allowed)
+            items, scores = rerank(
+                items, scores, item_groups(self.dataset_), k, diversity, max_per_category
+            )
+        else:
+            items, scores = self.recommend_rows(rows, k, exclude_purchased, allowed)
         reasons = np.full(items.shape, "", dtype=object)
         known = rows >= 0
         if known.any():
