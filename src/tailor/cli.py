@@ -498,6 +498,59 @@ def _write_table(frame: Any, path: Path) -> None:
 
 @app.command()
 @user_errors
+def tune(
+    model: Annotated[str, typer.Argument(help="A recommender, e.g. recency_frequency.")],
+    param: Annotated[
+        list[str],
+        typer.Option("--param", "-p", help="NAME=V1,V2,...: values to try (repeatable)."),
+    ],
+    budget: Annotated[int, typer.Option(min=1, help="Settings to try at most.")] = 12,
+    k: Annotated[int, typer.Option("--k", min=1, help="List length evaluated.")] = 20,
+    validation_days: Annotated[float, typer.Option(help="Days of the validation period.")] = 28,
+    as_of: Annotated[
+        str | None, typer.Option(help="Tune on the data as of this date (keep a test after it).")
+    ] = None,
+    db: DbOption = None,
+    config: ConfigOption = None,
+    json_: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Search a recommender's hyper-parameters on a validation period carved from the data."""
+    from tailor.dataset import Dataset
+    from tailor.evaluate.tuning import grid_search
+
+    grid = {}
+    for item in param:
+        name, sep, values = item.partition("=")
+        if not sep or not values:
+            raise TailorError(f"--param {item!r}: write NAME=V1,V2,..., e.g. half_life_days=30,90")
+        grid[name.strip()] = [_value(v.strip()) for v in values.split(",")]
+    settings = load_settings(db, config)
+    with open_warehouse(settings, read_only=True) as wh:
+        dataset = Dataset.from_warehouse(wh, as_of=as_of, weights=settings.weights)
+    with progress_bar(not json_) as update:
+        frame = grid_search(dataset, model, grid, k, validation_days, budget, progress=update)
+    emit(
+        frame.to_dict(orient="records"),
+        json_,
+        lambda: _print_frame(frame, f"{model}: validation on the last {validation_days:g} days"),
+    )
+
+
+def _value(text: str) -> Any:
+    """A hyper-parameter value typed on the command line: int, float, None or text."""
+    if text == "None":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+@app.command()
+@user_errors
 def demo(
     force: Annotated[
         bool, typer.Option(help="Replace a warehouse at --db even if it is not the demo's.")
