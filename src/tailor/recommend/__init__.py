@@ -8,8 +8,10 @@ from collections.abc import Callable
 
 from tailor.errors import TailorError
 from tailor.recommend.base import RECOMMEND_COLUMNS, Recommender
+from tailor.recommend.ease import EASE
 from tailor.recommend.hybrid import Hybrid
 from tailor.recommend.knn import ItemKNN
+from tailor.recommend.mf import ALS, BPR
 from tailor.recommend.popularity import Popularity
 from tailor.recommend.repurchase import PersonalFrequency, Repurchase
 
@@ -20,6 +22,9 @@ REGISTRY: dict[str, Callable[[], Recommender]] = {
     "repurchase": Repurchase,
     "item_knn": ItemKNN,
     "hybrid": Hybrid,
+    "ease": EASE,
+    "als": ALS,
+    "bpr": BPR,
 }
 
 
@@ -37,6 +42,9 @@ def factory(name: str) -> Callable[[], Recommender]:
 
 
 __all__ = [
+    "ALS",
+    "BPR",
+    "EASE",
     "REGISTRY",
     "RECOMMEND_COLUMNS",
     "Hybrid",
