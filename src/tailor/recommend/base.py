@@ -250,12 +250,18 @@ def _now(dataset: Dataset) -> pd.Timestamp:
 
 def _recent_popularity(dataset: Dataset, now: pd.Timestamp, days: int = 28) -> np.ndarray:
     """Distinct buyers per item in the last ``days`` (ties broken by all-time buyers)."""
+    return _popularity(dataset, now, days)[1]
+
+
+def _popularity(dataset: Dataset, now: pd.Timestamp, days: int) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct buyers per item in the last ``days``, those counts plus all-time buyers scaled
+    below 1 as a tie-break: the popularity score, float32)."""
     ev = dataset.events
     positive = ev["weight"].to_numpy() > 0
     recent = positive & (ev["timestamp"].to_numpy() >= np.datetime64(now - pd.Timedelta(days=days)))
-    scores = _distinct_buyers(ev, recent, dataset.n_items)
+    buyers = _distinct_buyers(ev, recent, dataset.n_items)
     overall = _distinct_buyers(ev, positive, dataset.n_items)
-    return (scores + overall / (overall.max() + 1.0)).astype(np.float32)
+    return buyers, (buyers + overall / (overall.max() + 1.0)).astype(np.float32)
 
 
 def _distinct_buyers(events: pd.DataFrame, mask: np.ndarray, n_items: int) -> np.ndarray:

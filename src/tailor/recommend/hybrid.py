@@ -17,7 +17,7 @@ import scipy.sparse as sp
 
 from tailor.dataset import Dataset
 from tailor.errors import TailorError
-from tailor.recommend.base import Recommender, _recent_popularity
+from tailor.recommend.base import Recommender, _distinct_buyers, _recent_popularity
 from tailor.recommend.knn import ItemKNN
 from tailor.recommend.repurchase import DAY, Repurchase, _lookup, purchase_days
 
@@ -66,11 +66,13 @@ class _Generators:
         times = ev["timestamp"].to_numpy()
         recent_start = np.datetime64(now - pd.Timedelta(days=28))
         before_start = np.datetime64(now - pd.Timedelta(days=56))
-        self.buyers_recent = _buyers(ev, positive & (times >= recent_start), dataset.n_items)
-        self.buyers_before = _buyers(
+        self.buyers_recent = _distinct_buyers(
+            ev, positive & (times >= recent_start), dataset.n_items
+        )
+        self.buyers_before = _distinct_buyers(
             ev, positive & (times >= before_start) & (times < recent_start), dataset.n_items
         )
-        self.buyers_all = _buyers(ev, positive, dataset.n_items)
+        self.buyers_all = _distinct_buyers(ev, positive, dataset.n_items)
         self.popularity = _recent_popularity(dataset, now)
         quantity = ev["quantity"].fillna(1.0).clip(lower=1.0).to_numpy()
         unit = pd.Series(ev["value"].to_numpy() / quantity).where(positive)
@@ -299,11 +301,6 @@ class Hybrid(Recommender):
             return pd.Series(dtype=float)
         gains = self.ranker_.booster_.feature_importance(importance_type="gain")
         return pd.Series(gains, index=FEATURES).sort_values(ascending=False)
-
-
-def _buyers(events: pd.DataFrame, mask: np.ndarray, n_items: int) -> np.ndarray:
-    pairs = events.loc[mask, ["customer", "item"]].drop_duplicates()
-    return np.bincount(pairs["item"].to_numpy(), minlength=n_items).astype(np.float64)
 
 
 def _ranks(lists: np.ndarray, pairs: pd.DataFrame) -> np.ndarray:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from tailor.dataset import Dataset
-from tailor.recommend.base import Recommender, _distinct_buyers, customers
+from tailor.recommend.base import Recommender, _popularity, customers
 
 
 class Popularity(Recommender):
@@ -23,13 +23,7 @@ class Popularity(Recommender):
         self.window_days = window_days
 
     def _fit(self, dataset: Dataset) -> None:
-        ev = dataset.events
-        positive = ev["weight"].to_numpy() > 0
-        start = np.datetime64(self.now_ - np.timedelta64(self.window_days, "D"))
-        recent = positive & (ev["timestamp"].to_numpy() >= start)
-        self.recent_buyers_ = _distinct_buyers(ev, recent, dataset.n_items)
-        overall = _distinct_buyers(ev, positive, dataset.n_items)
-        self.scores_ = (self.recent_buyers_ + overall / (overall.max() + 1.0)).astype(np.float32)
+        self.recent_buyers_, self.scores_ = _popularity(dataset, self.now_, self.window_days)
 
     def _score(self, rows: np.ndarray) -> np.ndarray:
         return np.broadcast_to(self.scores_, (len(rows), len(self.scores_))).copy()
