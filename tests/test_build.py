@@ -50,9 +50,13 @@ def test_build_publishes_a_complete_folder(
     assert info.path == tmp_path / "builds" / info.build_id
     assert _entries(info.path) == {
         "manifest.json", "interactions.npz", "customer_ids.npy", "item_ids.npy", "dataset.pkl",
-        "recommenders", "rules.parquet",
+        "recommenders", "rules.parquet", "customers",
     }  # fmt: skip
     assert _entries(info.path / "recommenders") == {f"{name}.pkl" for name in REGISTRY}
+    assert _entries(info.path / "customers") == {
+        "customers.parquet", "segments.parquet", "clusters.parquet", "anomalies.parquet",
+        "attribute_predictions.parquet", "attribute_evaluation.parquet", "summary.json",
+    }  # fmt: skip
     assert _entries(tmp_path / "builds") == {CURRENT, info.build_id}
     assert (tmp_path / "builds" / CURRENT).read_text() == info.build_id
     manifest = json.loads((info.path / "manifest.json").read_text())
@@ -62,7 +66,7 @@ def test_build_publishes_a_complete_folder(
     assert manifest["warehouse"] == str(wh.path.resolve())
     assert manifest["dataset"] == synthetic_dataset.summary()
     assert manifest["dataset"]["customers"] == 200 and manifest["dataset"]["items"] == 300
-    assert set(manifest["steps"]) == {"dataset", "validation", "rules"} | {
+    assert set(manifest["steps"]) == {"dataset", "validation", "rules", "customers"} | {
         f"fit {n}" for n in REGISTRY
     }
     # The pairs bought together, as association_rules finds them on the same dataset.

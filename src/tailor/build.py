@@ -31,6 +31,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from tailor import __version__
+from tailor.customers.intelligence import analyse_customers
 from tailor.dataset import Dataset
 from tailor.errors import TailorError
 from tailor.recommend import REGISTRY, Recommender, factory
@@ -82,6 +83,11 @@ def build(
     started = time.perf_counter()
     rules = association_rules(dataset, min_support=RULES_MIN_SUPPORT)
     steps["rules"] = round(time.perf_counter() - started, 3)
+    started = time.perf_counter()
+    intelligence = None
+    if len(dataset.events):
+        intelligence = analyse_customers(wh, as_of=dataset.as_of, progress=progress)
+    steps["customers"] = round(time.perf_counter() - started, 3)
     build_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     directory.mkdir(parents=True, exist_ok=True)
     staging = directory / f".{build_id}.partial"
@@ -97,6 +103,8 @@ def build(
             for name, model in fitted.items():
                 model.save(staging / "recommenders" / f"{name}.pkl")
         save_rules(rules, staging / "rules.parquet")
+        if intelligence is not None:
+            intelligence.save(staging / "customers")
         manifest = {
             "build_id": build_id,
             "created_at": datetime.now(UTC).isoformat(),
@@ -110,6 +118,7 @@ def build(
                 "count": len(rules),
                 "baskets": rules.attrs["baskets"],
             },
+            "customers": None if intelligence is None else intelligence.summary,
             "steps": steps,
         }
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2))

@@ -631,6 +631,207 @@ def generate(
     emit(result, json_, render)
 
 
+# -- customer intelligence ---------------------------------------------------------------------
+
+
+def _records(frame: Any) -> list[dict[str, Any]]:
+    """Rows as JSON-ready dicts, NaN as null."""
+    plain = frame.astype(object).where(frame.notna(), None)
+    return json.loads(json.dumps(plain.to_dict(orient="records"), default=str))
+
+
+def _intelligence(settings: Settings) -> Any:
+    from tailor.build import builds_dir, current_build
+    from tailor.customers.intelligence import CustomerIntelligence
+
+    info = current_build(builds_dir(settings.db))
+    return info, CustomerIntelligence.load(info.path / "customers")
+
+
+@app.command()
+@user_errors
+def customers(
+    output: Annotated[
+        Path | None, typer.Option(help="Write every customer to FILE.parquet or FILE.csv.")
+    ] = None,
+    churn_horizon_days: Annotated[
+        int | None,
+        typer.Option(min=1, help="Churn = no purchase in N days [default: the build's, 28]."),
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, help="Rows shown in the terminal table.")] = 20,
+    db: DbOption = None,
+    config: ConfigOption = None,
+    json_: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """One row per customer: RFM, segment, cluster, CLV, churn risk, anomaly, with reasons."""
+    settings = load_settings(db, config)
+    info, found = _intelligence(settings)
+    frame = found.customers
+    if churn_horizon_days is not None and churn_horizon_days != found.summary.get(
+        "churn_horizon_days"
+    ):
+        frame = _rescore_churn(settings, found, churn_horizon_days)
+    if output is not None:
+        _write_table(frame, output)
+    if json_:
+        emit(_records(frame), True, lambda: None)
+    elif output is not None:
+        out.print(f"{len(frame):,} customers written to {output}")
+    else:
+        shown = frame.sort_values("clv", ascending=False).head(limit)
+        columns = ["customer_id", "rfm_segment", "cluster", "recency_days", "frequency"]
+        columns += ["monetary", "clv", "p_alive", "churn_probability", "anomaly_score"]
+        _print_frame(shown[columns], f"{len(frame):,} customers, the {len(shown)} of highest value")
+        out.print("all columns and reasons: --output FILE.csv or --json")
+
+
+def _rescore_churn(settings: Settings, found: Any, horizon_days: int) -> Any:
+    """The build's customers with churn taken at another horizon (refitted on the warehouse
+    as the build saw it)."""
+    import pandas as pd
+
+    from tailor.customers.churn import Snapshots, data_end, fit_churn
+
+    as_of = found.summary.get("as_of")
+    bound = pd.Timestamp(as_of) if as_of else None
+    frame = found.customers.drop(columns=["churn_probability", "churn_reason"])
+    with open_warehouse(settings, read_only=True) as wh, err.status("fitting churn"):
+        end = data_end(wh, bound)
+        with Snapshots(wh, horizon_days, end) as snapshots:
+            model = fit_churn(snapshots, end)
+            ids = frame.set_index("customer_id").index
+            scored = model.predict(snapshots.inputs(end), ids)
+    frame = frame.join(scored.reset_index(drop=True))
+    columns = list(found.customers.columns)
+    return frame[columns]
+
+
+@app.command()
+@user_errors
+def segments(
+    db: DbOption = None, config: ConfigOption = None, json_: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:  # fmt: skip
+    """RFM segments and behavioural clusters: size, share of revenue, description."""
+    settings = load_settings(db, config)
+    info, found = _intelligence(settings)
+    data = {
+        "build_id": info.build_id,
+        "rfm_segments": _records(found.segments),
+        "clusters": _records(found.clusters),
+        "silhouette": found.summary.get("clusters", {}).get("silhouette", {}),
+    }
+
+    def render() -> None:
+        rfm = found.segments[["segment", "size", "share", "revenue_share", "description"]]
+        _print_frame(rfm, "RFM segments")
+        columns = ["cluster", "size", "share", "revenue_share", "description"]
+        _print_frame(found.clusters[columns], "behavioural clusters")
+
+    emit(data, json_, render)
+
+
+@app.command()
+@user_errors
+def clv(
+    as_of: Annotated[
+        str | None,
+        typer.Option(help="Fit on purchases up to this date; later ones are the holdout."),
+    ] = None,
+    horizon_days: Annotated[float, typer.Option(min=1, help="Days of value predicted.")] = 365,
+    discount_rate: Annotated[
+        float, typer.Option(min=0.0, help="Annual discount rate, e.g. 0.1.")
+    ] = 0.0,
+    limit: Annotated[int, typer.Option(min=1, help="Rows shown in the terminal table.")] = 10,
+    db: DbOption = None,
+    config: ConfigOption = None,
+    json_: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Lifetime value (BG/NBD + Gamma-Gamma): parameters, per-customer value, holdout check."""
+    from tailor.customers.clv import clv_report
+    from tailor.customers.intelligence import purchase_values
+    from tailor.dataset import as_of_bound
+
+    settings = load_settings(db, config)
+    bound = as_of_bound(as_of)
+    with open_warehouse(settings, read_only=True) as wh:
+        # Every purchase: those from as_of on are the holdout the report checks against.
+        purchases = purchase_values(wh)
+    report = clv_report(purchases, as_of=bound, horizon_days=horizon_days,
+                        discount_rate_annual=discount_rate)  # fmt: skip
+    data = {
+        "as_of": None if bound is None else bound.isoformat(),
+        "horizon_days": horizon_days,
+        "parameters": report.parameters,
+        "penalizer": report.penalizer,
+        "holdout": report.holdout,
+        "customers": _records(report.customers),
+    }
+
+    def render() -> None:
+        _print_mapping("BG/NBD and Gamma-Gamma parameters", report.parameters)
+        if report.holdout:
+            _print_mapping("holdout: predicted vs actual", report.holdout)
+        top = report.customers.sort_values("clv", ascending=False).head(limit)
+        columns = ["customer_id", "frequency", "recency", "T", "p_alive", "expected_purchases"]
+        _print_frame(top[[*columns, "clv"]], f"the {len(top)} most valuable customers")
+
+    emit(data, json_, render)
+
+
+@app.command()
+@user_errors
+def churn(
+    horizon_days: Annotated[int, typer.Option(min=1, help="Churn = no purchase in N days.")] = 28,
+    as_of: Annotated[str | None, typer.Option(help="Evaluate as of this date.")] = None,
+    db: DbOption = None,
+    config: ConfigOption = None,
+    json_: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Churn model vs single-feature baselines on the last HORIZON days: AUC, precision, recall."""
+    from tailor.customers.churn import Snapshots, data_end, evaluate_churn
+    from tailor.dataset import as_of_bound
+
+    settings = load_settings(db, config)
+    with open_warehouse(settings, read_only=True) as wh, err.status("evaluating churn"):
+        end = data_end(wh, as_of_bound(as_of))
+        with Snapshots(wh, horizon_days, end) as snapshots:
+            evaluation = evaluate_churn(snapshots, end)
+    data = evaluation.as_dict()
+
+    def render() -> None:
+        frame = evaluation.metrics.reset_index()
+        title = (
+            f"no purchase in {horizon_days} days after {evaluation.test_cutoff.date()}: "
+            f"{evaluation.n_test:,} customers, {evaluation.churn_rate:.1%} churned"
+        )
+        _print_frame(frame, title)
+        best = evaluation.single_feature_auc.head(5).round(4).to_dict()
+        _print_mapping("best single features (AUC)", best)
+
+    emit(data, json_, render)
+
+
+@app.command()
+@user_errors
+def anomalies(
+    db: DbOption = None, config: ConfigOption = None, json_: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:  # fmt: skip
+    """What is unusual in the last week of the build's data, with reasons."""
+    settings = load_settings(db, config)
+    info, found = _intelligence(settings)
+    frame = found.anomalies
+    if json_:
+        emit(_records(frame), True, lambda: None)
+        return
+    week = found.summary.get("anomalies", {}).get("last_week")
+    _print_frame(frame[["customer_id", "score", "reason"]], f"unusual in the week of {week}")
+
+
 def _print_frame(frame: Any, title: str) -> None:
     table = Table(*frame.columns, title=title)
     for row in frame.itertuples(index=False):

@@ -1,0 +1,1 @@
+"""Customer intelligence: 360/RFM features, segments, lifetime value, churn, anomalies."""
