@@ -14,9 +14,11 @@ from tailor.recommend.knn import ItemKNN
 from tailor.recommend.mf import ALS, BPR
 from tailor.recommend.popularity import Popularity
 from tailor.recommend.repurchase import PersonalFrequency, Repurchase
+from tailor.recommend.segment import SegmentPopularity
 
 REGISTRY: dict[str, Callable[[], Recommender]] = {
     "popularity": Popularity,
+    "segment_popularity": SegmentPopularity,
     "personal_frequency": PersonalFrequency,
     "recency_frequency": lambda: PersonalFrequency(half_life_days=60.0),
     "repurchase": Repurchase,
@@ -53,5 +55,6 @@ __all__ = [
     "Popularity",
     "Recommender",
     "Repurchase",
+    "SegmentPopularity",
     "factory",
 ]
