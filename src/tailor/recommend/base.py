@@ -12,6 +12,7 @@ from __future__ import annotations
 import pickle
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
@@ -65,6 +66,7 @@ class Recommender(ABC):
         self.history_ = (dataset.interactions > 0).astype(np.float32).tocsr()
         self.now_ = _now(dataset)
         self.cold_start_ = _recent_popularity(dataset, self.now_)
+        self.negative_ = negative_pairs(dataset.events, dataset.n_customers, dataset.n_items)
         self._fit(dataset)
         return self
 
@@ -78,8 +80,12 @@ class Recommender(ABC):
         k: int = 10,
         exclude_purchased: bool = False,
         allowed: np.ndarray | None = None,
+        recent: RecentEvents | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top ``k`` item columns and scores for customer rows (``-1`` = unknown customer).
+
+        ``recent`` holds events newer than the fitted dataset, one matrix row per entry of
+        ``rows`` (see :class:`RecentEvents`).
 
         Returns
         -------
@@ -98,8 +104,22 @@ class Recommender(ABC):
             if known.any():
                 scores[known] = self._score(batch[known])
             scores[~known] = self.cold_start_
+            fresh = None if recent is None else recent.slice(start, start + len(batch))
+            if fresh is not None:
+                # A newcomer who has just shown interest gets what goes with it, not the
+                # cold-start list.
+                session = ~known & (fresh.positive.getnnz(axis=1) > 0)
+                if session.any():
+                    scores[session] = self._session_scores(fresh.positive[session])
             if exclude_purchased and known.any():
                 _mask_history(scores, self.history_, batch)
+            if exclude_purchased and fresh is not None:
+                _mask_rows(scores, fresh.positive)
+            negative = getattr(self, "negative_", None)  # builds before feedback had none
+            if known.any() and negative is not None:
+                _mask_history(scores, negative, batch)
+            if fresh is not None:
+                _mask_rows(scores, fresh.negative)
             if allowed is not None:
                 scores[:, ~allowed] = -np.inf
             top = _top_k(scores, min(k, n_items))  # a catalog smaller than k leaves padding
@@ -117,6 +137,7 @@ class Recommender(ABC):
         filters: Mapping[str, Any] | None = None,
         diversity: float = 0.0,
         max_per_category: int | None = None,
+        recent: pd.DataFrame | None = None,
     ) -> pd.DataFrame:
         """Top ``k`` items per customer, with a reason each.
 
@@ -133,6 +154,13 @@ class Recommender(ABC):
             MMR re-ranking for variety across categories; 0 keeps the ranking.
         max_per_category : int, optional
             At most this many items of one category in a list.
+        recent : DataFrame, optional
+            Events newer than the fitted dataset (columns customer_id, item_id, event_type and,
+            for ratings, value), which change the lists at once: with ``exclude_purchased`` what
+            a customer just bought, carted or viewed is left out; negative feedback
+            (``not_interested``, a rating of 2 or less) always removes the item; and a customer
+            the dataset does not know gets what goes with their recent items instead of the
+            cold-start list. Items the dataset does not know are ignored.
 
         Returns
         -------
@@ -146,20 +174,29 @@ class Recommender(ABC):
         if max_per_category is not None and max_per_category < 1:
             raise TailorError("max_per_category must be at least 1")
         allowed = self._allowed(filters)
+        fresh = None if recent is None else RecentEvents.of(self.dataset_, ids, recent)
         if diversity > 0 or max_per_category is not None:
             # Re-rank a longer candidate list for variety (see tailor.recommend.rerank).
-            items, scores = self.recommend_rows(rows, max(5 * k, 50), exclude_purchased, allowed)
+            items, scores = self.recommend_rows(
+                rows, max(5 * k, 50), exclude_purchased, allowed, fresh
+            )
             items, scores = rerank(
                 items, scores, item_groups(self.dataset_), k, diversity, max_per_category
             )
         else:
-            items, scores = self.recommend_rows(rows, k, exclude_purchased, allowed)
+            items, scores = self.recommend_rows(rows, k, exclude_purchased, allowed, fresh)
         reasons = np.full(items.shape, "", dtype=object)
         known = rows >= 0
         if known.any():
             reasons[known] = self._reasons(rows[known], items[known], scores[known])
-        if (~known).any():
-            reasons[~known] = _cold_start_reason(self.dataset_, self.cold_start_, items[~known])
+        session = np.zeros(len(rows), dtype=bool)
+        if fresh is not None:
+            session = ~known & (fresh.positive.getnnz(axis=1) > 0)
+            if session.any():
+                reasons[session] = self._session_reasons(fresh.positive[session], items[session])
+        cold = ~known & ~session
+        if cold.any():
+            reasons[cold] = _cold_start_reason(self.dataset_, self.cold_start_, items[cold])
         # Known customers are named by the dataset's own ids (an integer id given as "12" is 12).
         named = ids.astype(object)
         named[known] = self.dataset_.customer_ids[rows[known]]
@@ -182,6 +219,93 @@ class Recommender(ABC):
                     f"{', '.join(map(str, ds.items.columns))})"
                 )
         return allowed
+
+    def recommend_session(
+        self, items: Iterable[Any], k: int = 10, exclude_session: bool = True
+    ) -> pd.DataFrame:
+        """A list for an anonymous visitor from the items in their session alone: what the
+        dataset's customers most often bought with them (cosine over customers, summed over
+        the session's items). Items the dataset does not know are ignored; with none known the
+        list is the cold-start list.
+
+        Returns a DataFrame with columns rank, item_id, score, reason.
+        """
+        self._check_fitted()
+        ds = self.dataset_
+        cols = ds.item_index(list(items))
+        cols = np.unique(cols[cols >= 0])
+        session = sp.csr_matrix(
+            (np.ones(len(cols), dtype=np.float32), (np.zeros(len(cols), dtype=np.int64), cols)),
+            shape=(1, ds.n_items),
+        )
+        known = len(cols) > 0
+        scores = self._session_scores(session) if known else self.cold_start_[None, :].copy()
+        if exclude_session and len(cols):
+            scores[0, cols] = -np.inf
+        top = _top_k(scores, min(k, ds.n_items))
+        top_scores = np.take_along_axis(scores, top, axis=1)
+        keep = np.isfinite(top_scores[0])
+        top, top_scores = top[:, keep], top_scores[:, keep]
+        if len(cols):
+            reasons = self._session_reasons(session, top)[0]
+        else:
+            reasons = _cold_start_reason(ds, self.cold_start_, top)[0]
+        return pd.DataFrame(
+            {
+                "rank": np.arange(1, top.shape[1] + 1),
+                "item_id": ds.item_ids[top[0]],
+                "score": top_scores[0].astype(np.float64),
+                "reason": reasons,
+            }
+        )
+
+    def _session_scores(self, session: sp.csr_matrix) -> np.ndarray:
+        """Scores of every item for sessions (rows of item indicators): the summed cosine
+        similarity, over the dataset's customers, of each item to the session's items; items
+        nobody bought with them follow, in cold-start order.
+
+        Never forms the items x items matrix: (session / norms) @ items x customers gives each
+        session's customers, and that @ customers x items the co-purchase counts.
+        """
+        matrix = self._item_customers()
+        inverse = 1.0 / np.maximum(self._item_norms(), 1e-9)
+        weighted = session.multiply(inverse[None, :]).tocsr()
+        reach = weighted @ matrix
+        scores = np.asarray((reach @ matrix.T).todense(), dtype=np.float32) * inverse[None, :]
+        floor = self.cold_start_ / max(float(self.cold_start_.max()), 1.0) * 1e-6
+        return (scores + floor[None, :]).astype(np.float32)
+
+    def _session_reasons(self, session: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
+        """ "often bought with Milk (12 customers bought both)": the session item most bought
+        with each recommended one."""
+        ds = self.dataset_
+        matrix = self._item_customers()
+        reasons = np.full(items.shape, "", dtype=object)
+        for r in range(items.shape[0]):  # sessions are few and short: formatting only
+            cols = session[r].indices
+            valid = items[r] >= 0
+            if not len(cols) or not valid.any():
+                continue
+            together = (matrix[items[r, valid]] @ matrix[cols].T).toarray()
+            best = together.argmax(axis=1)
+            names = describe_items(ds, cols)
+            reasons[r, valid] = [
+                f"often bought with {names[b]} ({customers(int(together[i, b]))} bought both)"
+                if together[i, b] > 0
+                else "popular now"
+                for i, b in enumerate(best)
+            ]
+        return reasons
+
+    def _item_customers(self) -> sp.csr_matrix:
+        """Items x customers indicator matrix (cached)."""
+        if getattr(self, "_item_customers_cache", None) is None:
+            self._item_customers_cache = self.history_.T.tocsr()
+        return self._item_customers_cache
+
+    def _item_norms(self) -> np.ndarray:
+        matrix = self._item_customers()
+        return np.sqrt(np.asarray(matrix.sum(axis=1)).ravel()).astype(np.float32)
 
     def similar_items(self, items: Iterable[Any], k: int = 10) -> pd.DataFrame:
         """Items most often bought by the same customers (cosine over customers), per item.
@@ -219,6 +343,7 @@ class Recommender(ABC):
         # The dataset is saved once with the build, not once per model.
         state = self.__dict__.copy()
         state.pop("dataset_", None)
+        state.pop("_item_customers_cache", None)
         return state
 
     def save(self, path: str | Path) -> None:
@@ -267,6 +392,89 @@ def _popularity(dataset: Dataset, now: pd.Timestamp, days: int) -> tuple[np.ndar
 def _distinct_buyers(events: pd.DataFrame, mask: np.ndarray, n_items: int) -> np.ndarray:
     pairs = events.loc[mask, ["customer", "item"]].drop_duplicates()
     return np.bincount(pairs["item"].to_numpy(), minlength=n_items).astype(np.float64)
+
+
+NEGATIVE_EVENTS = ("not_interested",)
+"""Event types that remove an item from a customer's lists."""
+LOW_RATING = 2.0
+"""A customer's latest rating of an item at or below this removes the item from their lists."""
+
+
+def negative_pairs(events: pd.DataFrame, n_customers: int, n_items: int) -> sp.csr_matrix:
+    """customers x items indicator of negative feedback: a ``not_interested`` event, or a
+    latest rating of ``LOW_RATING`` or less. ``events`` has integer customer/item codes."""
+    kind = events["event_type"].astype(str).to_numpy()
+    negative = np.isin(kind, NEGATIVE_EVENTS)
+    rating = kind == "rating"
+    if rating.any():
+        rated = events.loc[rating, ["customer", "item"]]
+        latest = ~rated.duplicated(keep="last").to_numpy()
+        low = events.loc[rating, "value"].fillna(np.inf).to_numpy() <= LOW_RATING
+        negative[np.flatnonzero(rating)[latest & low]] = True
+    return sp.csr_matrix(
+        (
+            np.ones(int(negative.sum()), dtype=np.float32),
+            (events["customer"].to_numpy()[negative], events["item"].to_numpy()[negative]),
+        ),
+        shape=(n_customers, n_items),
+    )
+
+
+@dataclass(frozen=True)
+class RecentEvents:
+    """Events newer than a fitted dataset, as two matrices with one row per requested customer:
+    ``positive`` (items bought, carted, viewed or rated above ``LOW_RATING``) and ``negative``
+    (negative feedback, see :func:`negative_pairs`)."""
+
+    positive: sp.csr_matrix
+    negative: sp.csr_matrix
+
+    @classmethod
+    def of(cls, dataset: Dataset, ids: np.ndarray, recent: pd.DataFrame) -> RecentEvents:
+        """Rows for ``ids`` (in order) from ``recent``: columns customer_id, item_id, event_type
+        and optionally value (a rating). Unknown items are ignored."""
+        missing = {"customer_id", "item_id", "event_type"} - set(recent.columns)
+        if missing:
+            raise TailorError(f"recent events: missing column(s) {', '.join(sorted(missing))}")
+        position = pd.Series(np.arange(len(ids)), index=pd.Index(ids.astype(str)))
+        position = position[~position.index.duplicated()]
+        row = position.reindex(recent["customer_id"].astype(str)).to_numpy()
+        col = dataset.item_index(recent["item_id"])
+        keep = ~np.isnan(row) & (col >= 0)
+        frame = pd.DataFrame(
+            {
+                "customer": row[keep].astype(np.int64),
+                "item": col[keep],
+                "event_type": recent["event_type"].astype(str).to_numpy()[keep],
+                "value": (
+                    recent["value"].to_numpy(dtype=float)[keep]
+                    if "value" in recent
+                    else np.full(int(keep.sum()), np.nan)
+                ),
+            }
+        )
+        negative = negative_pairs(frame, len(ids), dataset.n_items)
+        weight = frame["event_type"].map(dataset.weights).fillna(0.0).to_numpy()
+        positive_rows = (weight > 0) & ~np.isin(frame["event_type"], NEGATIVE_EVENTS)
+        positive = sp.csr_matrix(
+            (
+                np.ones(int(positive_rows.sum()), dtype=np.float32),
+                (frame["customer"][positive_rows], frame["item"][positive_rows]),
+            ),
+            shape=(len(ids), dataset.n_items),
+        )
+        positive = ((positive > 0).astype(np.float32) - negative.multiply(positive > 0)).tocsr()
+        positive.eliminate_zeros()
+        return cls(positive=positive, negative=negative)
+
+    def slice(self, start: int, stop: int) -> RecentEvents:
+        return RecentEvents(self.positive[start:stop], self.negative[start:stop])
+
+
+def _mask_rows(scores: np.ndarray, marks: sp.csr_matrix) -> None:
+    """-inf where ``marks`` (one row per score row) is set."""
+    coo = marks.tocoo()
+    scores[coo.row, coo.col] = -np.inf
 
 
 def _mask_history(scores: np.ndarray, history: sp.csr_matrix, rows: np.ndarray) -> None:

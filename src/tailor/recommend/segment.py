@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from sklearn.cluster import KMeans
+from threadpoolctl import threadpool_limits
 
 from tailor.dataset import Dataset
 from tailor.errors import TailorError
@@ -107,11 +108,12 @@ class SegmentPopularity(Recommender):
         totals = mix.sum(axis=1)
         active = totals > 0
         segment = np.full(dataset.n_customers, OVERALL, dtype=np.int64)
-        k = min(self.n_segments, int(active.sum()))
+        shares = np.sqrt(mix[active] / totals[active, None])
+        k = min(self.n_segments, len(np.unique(shares, axis=0)))
         if k < 2:
             return segment, []
-        shares = np.sqrt(mix[active] / totals[active, None])
-        fit = KMeans(n_clusters=k, n_init=4, random_state=self.random_state).fit(shares)
+        with threadpool_limits(1):  # small matrices: OpenMP's start-up costs more than it saves
+            fit = KMeans(n_clusters=k, n_init=4, random_state=self.random_state).fit(shares)
         segment[active] = fit.labels_
         # A segment is named by the categories its customers favour most over everyone.
         lift = fit.cluster_centers_**2 / np.maximum((shares**2).mean(axis=0), 1e-12)
