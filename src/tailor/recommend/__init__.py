@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from tailor.errors import TailorError
 from tailor.recommend.base import RECOMMEND_COLUMNS, Recommender
+from tailor.recommend.content import ContentBased
 from tailor.recommend.ease import EASE
 from tailor.recommend.hybrid import Hybrid
 from tailor.recommend.knn import ItemKNN
@@ -19,6 +20,7 @@ from tailor.recommend.segment import SegmentPopularity
 REGISTRY: dict[str, Callable[[], Recommender]] = {
     "popularity": Popularity,
     "segment_popularity": SegmentPopularity,
+    "content": ContentBased,
     "personal_frequency": PersonalFrequency,
     "recency_frequency": lambda: PersonalFrequency(half_life_days=60.0),
     "repurchase": Repurchase,
@@ -46,6 +48,7 @@ def factory(name: str) -> Callable[[], Recommender]:
 __all__ = [
     "ALS",
     "BPR",
+    "ContentBased",
     "EASE",
     "REGISTRY",
     "RECOMMEND_COLUMNS",
