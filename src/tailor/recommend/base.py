@@ -67,6 +67,7 @@ class Recommender(ABC):
         self.now_ = _now(dataset)
         self.cold_start_ = _recent_popularity(dataset, self.now_)
         self.negative_ = negative_pairs(dataset.events, dataset.n_customers, dataset.n_items)
+        self.unavailable_ = unavailable_items(dataset.items)
         self._fit(dataset)
         return self
 
@@ -122,6 +123,9 @@ class Recommender(ABC):
                 _mask_rows(scores, fresh.negative)
             if allowed is not None:
                 scores[:, ~allowed] = -np.inf
+            unavailable = getattr(self, "unavailable_", None)  # builds before stock had none
+            if unavailable is not None and unavailable.any():
+                scores[:, unavailable] = -np.inf
             top = _top_k(scores, min(k, n_items))  # a catalog smaller than k leaves padding
             top_scores = np.take_along_axis(scores, top, axis=1)
             top[~np.isfinite(top_scores)] = -1
@@ -148,8 +152,10 @@ class Recommender(ABC):
         exclude_purchased : bool
             Leave out items the customer interacted with before.
         filters : mapping, optional
-            ``{"exclude_items": [...], ATTRIBUTE: [allowed values], ...}`` over item attributes,
-            e.g. ``{"department": ["DAIRY"]}``.
+            ``{"exclude_items": [...], ATTRIBUTE: [allowed values], "exclude_ATTRIBUTE":
+            [values], ...}`` over item attributes, e.g. ``{"department": ["DAIRY"]}`` or
+            ``{"exclude_category": ["TOBACCO"]}``. Items the catalogue marks as not for sale
+            (see :func:`unavailable_items`) are never recommended.
         diversity : float in [0, 1]
             MMR re-ranking for variety across categories; 0 keeps the ranking.
         max_per_category : int, optional
@@ -211,6 +217,8 @@ class Recommender(ABC):
             if key == "exclude_items":
                 rows = ds.item_index(list(values))
                 allowed[rows[rows >= 0]] = False
+            elif key.startswith("exclude_") and key[8:] in ds.items.columns:
+                allowed &= ~ds.items[key[8:]].isin(list(values)).to_numpy()
             elif key in ds.items.columns:
                 allowed &= ds.items[key].isin(list(values)).to_numpy()
             else:
@@ -242,6 +250,9 @@ class Recommender(ABC):
         scores = self._session_scores(session) if known else self.cold_start_[None, :].copy()
         if exclude_session and len(cols):
             scores[0, cols] = -np.inf
+        unavailable = getattr(self, "unavailable_", None)
+        if unavailable is not None:
+            scores[0, unavailable] = -np.inf
         top = _top_k(scores, min(k, ds.n_items))
         top_scores = np.take_along_axis(scores, top, axis=1)
         keep = np.isfinite(top_scores[0])
@@ -392,6 +403,34 @@ def _popularity(dataset: Dataset, now: pd.Timestamp, days: int) -> tuple[np.ndar
 def _distinct_buyers(events: pd.DataFrame, mask: np.ndarray, n_items: int) -> np.ndarray:
     pairs = events.loc[mask, ["customer", "item"]].drop_duplicates()
     return np.bincount(pairs["item"].to_numpy(), minlength=n_items).astype(np.float64)
+
+
+STOCK_FLAGS = ("active", "in_stock", "available")
+STOCK_COUNTS = ("stock", "stock_quantity", "inventory")
+
+
+def unavailable_items(items: pd.DataFrame) -> np.ndarray:
+    """Items the catalogue says cannot be sold: a flag ``active``/``in_stock``/``available`` that
+    is false, or a count ``stock``/``stock_quantity``/``inventory`` at or below 0. Missing values
+    say nothing (the item stays)."""
+    out = np.zeros(len(items), dtype=bool)
+    for column in STOCK_FLAGS:
+        if column in items.columns:
+            flag = items[column].map(_false).to_numpy(dtype=bool)
+            out |= flag
+    for column in STOCK_COUNTS:
+        if column in items.columns:
+            count = pd.to_numeric(items[column], errors="coerce").to_numpy(dtype=float)
+            out |= np.nan_to_num(count, nan=1.0) <= 0
+    return out
+
+
+def _false(value: Any) -> bool:
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return False
+    if isinstance(value, str):
+        return value.strip().lower() in {"false", "0", "no", "n", "f"}
+    return not bool(value)
 
 
 NEGATIVE_EVENTS = ("not_interested",)
