@@ -336,6 +336,9 @@ def rules(
         typer.Option(help="Least share of baskets holding both items [default: the build's]."),
     ] = None,
     min_confidence: Annotated[float, typer.Option(help="Least confidence of a rule.")] = 0.0,
+    max_len: Annotated[
+        int, typer.Option(min=2, help="Largest itemset of a rule: 3 adds triples (FP-growth).")
+    ] = 2,
     output: Annotated[
         Path | None, typer.Option(help="Write the rules to FILE.parquet or FILE.csv.")
     ] = None,
@@ -352,9 +355,9 @@ def rules(
     info = current_build(builds_dir(settings.db))
     found = load_rules(info)
     support = found.attrs["min_support"] if min_support is None else min_support
-    if support < found.attrs["min_support"]:  # the build kept too few: count them again
+    if support < found.attrs["min_support"] or max_len > 2:  # the build kept pairs only
         with err.status("counting baskets"):
-            found = association_rules(load_dataset(info), support, min_confidence)
+            found = association_rules(load_dataset(info), support, min_confidence, max_len)
     else:
         found = stricter_rules(found, support, min_confidence)
     frame = found[["antecedents", "consequents", "support", "confidence", "lift"]]

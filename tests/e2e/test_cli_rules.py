@@ -130,3 +130,29 @@ def test_bundles_of_an_unknown_item(db: Path):
     result = tailor("bundles", "no-such-item", "--db", db)
     assert result.exit_code == 1
     assert result.stderr.strip() == "error: unknown item 'no-such-item'"
+
+
+def test_rules_with_triples_hold_the_pairs_and_their_own_counts(db: Path, pairs: pd.DataFrame):
+    rules = tailor_json("rules", "--db", db, "--min-support", 0.005, "--max-len", 3)
+    sizes = [len(r["antecedents"]) + len(r["consequents"]) for r in rules]
+    assert set(sizes) == {2, 3}
+    only_pairs = tailor_json("rules", "--db", db, "--min-support", 0.005)
+
+    def keyed(found: list[dict]) -> dict:
+        return {(tuple(r["antecedents"]), tuple(r["consequents"])): r["support"] for r in found}
+
+    assert keyed([r for r, n in zip(rules, sizes, strict=True) if n == 2]) == keyed(only_pairs)
+    with duckdb.connect(str(db), read_only=True) as con:
+        baskets = con.execute(
+            "SELECT count(DISTINCT (customer_id, basket_id)) FROM events "
+            "WHERE event_type = 'purchase'"
+        ).fetchone()[0]
+        for rule in [r for r, n in zip(rules, sizes, strict=True) if n == 3][:5]:
+            items = [*rule["antecedents"], *rule["consequents"]]
+            together = con.execute(
+                "SELECT count(*) FROM (SELECT customer_id, basket_id FROM events "
+                "WHERE event_type = 'purchase' AND item_id IN (SELECT unnest($1)) "
+                "GROUP BY ALL HAVING count(DISTINCT item_id) = 3)",
+                [items],
+            ).fetchone()[0]
+            assert rule["support"] == pytest.approx(together / baskets)

@@ -128,8 +128,8 @@ def test_returns_and_views_are_not_purchases(make_dataset):
 
 
 def test_bad_parameters(five: Dataset):
-    with pytest.raises(TailorError, match="only pairs"):
-        association_rules(five, max_len=3)
+    with pytest.raises(TailorError, match="at least two items"):
+        association_rules(five, max_len=1)
     for support in (0, -0.1, 1.5):
         with pytest.raises(TailorError, match="min_support"):
             association_rules(five, min_support=support)
@@ -250,3 +250,64 @@ def test_matches_mlxtend_on_random_baskets(rows: list[list[bool]], min_support: 
     got = _as_dict(ours)
     for (a, c), (support, _, lift, _) in got.items():
         assert got[(c, a)][0] == support and got[(c, a)][2] == pytest.approx(lift)
+
+
+# -- itemsets of three and more -------------------------------------------------------------------
+
+
+def test_triples_by_hand(five: Dataset):
+    # min_support 0.2 = 1 basket: the triples are ABC (basket 1) and ABD (basket 5). From ABC:
+    #   A,B -> C  conf 1/3 (AB in 3 baskets)  lift (1/3) / (2/5) = 5/6
+    #   B,C -> A  conf 1/1                     lift 1 / (4/5) = 1.25
+    #   A -> B,C  conf 1/4                     lift (1/4) / (1/5) = 1.25
+    rules = association_rules(five, min_support=0.2, max_len=3)
+    triple = {
+        (a, c): (s, conf, lift, n)
+        for a, c, s, conf, lift, n in zip(
+            rules["antecedents"], rules["consequents"], rules["support"],
+            rules["confidence"], rules["lift"], rules["count"], strict=True,
+        )
+        if len(a) + len(c) == 3
+    }  # fmt: skip
+    assert len(triple) == 12  # 6 rules from each triple
+    assert triple[(("A", "B"), ("C",))] == pytest.approx((0.2, 1 / 3, 5 / 6, 1))
+    assert triple[(("B", "C"), ("A",))] == pytest.approx((0.2, 1.0, 1.25, 1))
+    assert triple[(("A",), ("B", "C"))] == pytest.approx((0.2, 0.25, 1.25, 1))
+    # The pairs are those of max_len=2, unchanged.
+    pairs = rules.loc[rules["antecedents"].str.len() + rules["consequents"].str.len() == 2]
+    assert _as_dict(pairs) == _as_dict(association_rules(five, min_support=0.2))
+    assert (np.diff(rules["lift"].to_numpy()) <= 1e-12).all()
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.integers(3, 30).flatmap(
+        lambda n: st.lists(st.lists(st.booleans(), min_size=5, max_size=5), min_size=n, max_size=n)
+    ),
+    st.sampled_from([0.1, 0.2, 0.4]),
+)
+def test_triples_match_mlxtend_on_random_baskets(rows: list[list[bool]], min_support: float):
+    matrix = np.array(rows, dtype=bool)
+    matrix = matrix[matrix.any(axis=1)]
+    if len(matrix) == 0:
+        return
+    ours = association_rules(_dataset_of(matrix), min_support=min_support, max_len=3)
+    onehot = pd.DataFrame(matrix, columns=[str(c) for c in range(100, 105)])
+    frequent = fpgrowth(onehot, min_support=min_support, use_colnames=True, max_len=3)
+    expected = {}
+    if len(frequent) and frequent["itemsets"].map(len).max() >= 2:
+        found = mlxtend_rules(frequent, num_itemsets=len(onehot), metric="confidence",
+                              min_threshold=0)  # fmt: skip
+        for a, c, s, conf, lift in zip(found["antecedents"], found["consequents"],
+                                       found["support"], found["confidence"], found["lift"],
+                                       strict=True):  # fmt: skip
+            key = (tuple(sorted(int(i) for i in a)), tuple(sorted(int(i) for i in c)))
+            expected[key] = (s, conf, lift)
+    got = {
+        (tuple(a), tuple(c)): (s, conf, lift)
+        for a, c, s, conf, lift in zip(ours["antecedents"], ours["consequents"], ours["support"],
+                                       ours["confidence"], ours["lift"], strict=True)
+    }  # fmt: skip
+    assert got.keys() == expected.keys()
+    for key, values in expected.items():
+        np.testing.assert_allclose(got[key], values, rtol=0, atol=1e-9)

@@ -14,7 +14,8 @@ first to the items whose own support reaches ``min_support`` (an itemset is neve
 than its items, so nothing is lost, and the product stays small), and ``B.T @ B`` holds every
 pair's basket count. No library does this: mlxtend's FP-growth builds a dense baskets x items
 frame, which for 155 k baskets x 92 k items does not fit in memory; the tests check these rules
-against mlxtend on samples it can handle.
+against mlxtend on samples it can handle. Rules over three or more items (``max_len > 2``) do
+come from mlxtend's FP-growth, on the baskets x frequent-items matrix as a sparse frame.
 """
 
 from __future__ import annotations
@@ -56,8 +57,8 @@ def association_rules(
     min_confidence : float in [0, 1]
         Least confidence of a rule.
     max_len : int
-        Largest itemset (antecedent and consequent together). Only pairs (2) are implemented;
-        a larger value raises :class:`TailorError`.
+        Largest itemset (antecedent and consequent together). Pairs come from the sparse
+        product; larger itemsets from FP-growth (mlxtend) on the pruned baskets.
 
     Returns
     -------
@@ -68,10 +69,8 @@ def association_rules(
     by item. ``attrs["baskets"]`` is the number of baskets, ``attrs["min_support"]`` the
     threshold.
     """
-    if max_len != 2:
-        raise TailorError(
-            f"max_len={max_len}: only pairs of items (max_len=2) are implemented so far"
-        )
+    if max_len < 2:
+        raise TailorError(f"max_len={max_len}: a rule needs at least two items")
     _check(min_support, min_confidence)
     baskets = basket_matrix(dataset)
     n_baskets = baskets.shape[0]
@@ -110,8 +109,62 @@ def association_rules(
         },
         columns=RULE_COLUMNS,
     )
+    if max_len > 2:
+        larger = _larger_rules(kept, frequent, n_baskets, min_support, min_confidence, max_len, ids)
+        rules = pd.concat([rules, larger], ignore_index=True)
+        rules = rules.sort_values(
+            ["lift", "confidence", "count"], ascending=False, kind="stable"
+        ).reset_index(drop=True)
     rules.attrs.update(baskets=int(n_baskets), min_support=float(min_support))
     return rules
+
+
+def _larger_rules(
+    kept: sp.csr_matrix,
+    frequent: np.ndarray,
+    n_baskets: int,
+    min_support: float,
+    min_confidence: float,
+    max_len: int,
+    ids: np.ndarray,
+) -> pd.DataFrame:
+    """Rules over itemsets of 3 to ``max_len`` items, by mlxtend's FP-growth on the baskets x
+    frequent-items matrix (sparse: the pruning above keeps it small, and every basket stays, so
+    supports share the denominator of the pairs)."""
+    from mlxtend.frequent_patterns import association_rules as mlxtend_rules
+    from mlxtend.frequent_patterns import fpgrowth
+
+    empty = pd.DataFrame(columns=RULE_COLUMNS)
+    if kept.shape[1] < 3:
+        return empty
+    onehot = pd.DataFrame.sparse.from_spmatrix(
+        kept.astype(bool), columns=[str(c) for c in range(kept.shape[1])]
+    )
+    itemsets = fpgrowth(onehot, min_support=min_support, max_len=max_len)
+    if not (itemsets["itemsets"].map(len) >= 3).any():
+        return empty
+    found = mlxtend_rules(
+        itemsets, num_itemsets=n_baskets, metric="confidence", min_threshold=min_confidence
+    )
+    found = found.loc[found["antecedents"].map(len) + found["consequents"].map(len) >= 3]
+
+    def named(itemset: frozenset) -> tuple:
+        return tuple(sorted(ids[frequent[[int(c) for c in itemset]]].tolist()))
+
+    count = np.rint(found["support"].to_numpy() * n_baskets).astype(np.int64)
+    return pd.DataFrame(
+        {
+            "antecedents": found["antecedents"].map(named).tolist(),
+            "consequents": found["consequents"].map(named).tolist(),
+            "support": count / n_baskets,
+            "confidence": found["confidence"].to_numpy(),
+            "lift": found["lift"].to_numpy(),
+            "count": count,
+            "antecedent_count": np.rint(found["antecedent support"] * n_baskets).astype(np.int64),
+            "consequent_count": np.rint(found["consequent support"] * n_baskets).astype(np.int64),
+        },
+        columns=RULE_COLUMNS,
+    )
 
 
 def stricter_rules(
