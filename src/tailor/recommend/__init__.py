@@ -16,15 +16,19 @@ from tailor.recommend.mf import ALS, BPR
 from tailor.recommend.popularity import Popularity
 from tailor.recommend.repurchase import PersonalFrequency, Repurchase
 from tailor.recommend.segment import SegmentPopularity
+from tailor.recommend.trending import Trending
+from tailor.recommend.user_knn import UserKNN
 
 REGISTRY: dict[str, Callable[[], Recommender]] = {
     "popularity": Popularity,
+    "trending": Trending,
     "segment_popularity": SegmentPopularity,
     "content": ContentBased,
     "personal_frequency": PersonalFrequency,
     "recency_frequency": lambda: PersonalFrequency(half_life_days=60.0),
     "repurchase": Repurchase,
     "item_knn": ItemKNN,
+    "user_knn": UserKNN,
     "hybrid": Hybrid,
     "ease": EASE,
     "als": ALS,
@@ -59,5 +63,7 @@ __all__ = [
     "Recommender",
     "Repurchase",
     "SegmentPopularity",
+    "Trending",
+    "UserKNN",
     "factory",
 ]
