@@ -2,6 +2,7 @@
 
     python benchmarks/ingest.py                 # 10 M rows, 3 runs of each measurement
     python benchmarks/ingest.py --rows 1000000 --repeat 1 --json
+    python benchmarks/ingest.py --format parquet    # one input only
 
 An events CSV of ``--rows`` rows is drawn with :func:`tailor.synthetic.events_csv` (seed 0)
 and converted to Parquet by DuckDB; both are cached under ``benchmarks/.data/``. For each
@@ -28,6 +29,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import _harness as h
@@ -128,8 +130,8 @@ def measure(name: str, file: Path, db: Path) -> dict:
 # -- the run ----------------------------------------------------------------------------------
 
 
-def run(rows: int, repeat: int) -> dict:
-    files = inputs(rows)
+def run(rows: int, repeat: int, formats: Sequence[str] = tuple(TARGETS)) -> dict:
+    files = {fmt: file for fmt, file in inputs(rows).items() if fmt in formats}
     script = Path(__file__).resolve()
     results: dict = {}
     for fmt, file in files.items():
@@ -240,6 +242,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000_000, help="events in the file")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement")
+    parser.add_argument(
+        "--format",
+        action="append",
+        choices=list(TARGETS),
+        help="measure only this input (repeatable; default: every input)",
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--prepare", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--measure", choices=list(MEASUREMENTS), help=argparse.SUPPRESS)
@@ -254,7 +262,7 @@ def main() -> None:
     if args.prepare:
         h.emit(prepare(args.rows))
         return
-    out = run(args.rows, args.repeat)
+    out = run(args.rows, args.repeat, args.format or tuple(TARGETS))
     print(json.dumps(out, indent=2) if args.json else render(out))
 
 

@@ -201,6 +201,48 @@ def hash128(args: list[str]) -> str:
 _PROBE = hash128(["1", "'tailor'", "TIMESTAMP '2000-01-01'"])
 HASH_PROBE_SQL = f"SELECT CAST({_PROBE} AS VARCHAR)"
 
+# DuckDB's hash of several values folds them left to right, h' = mix(h) XOR hash(next) with
+# mix(h) = ((h XOR h >> 32) * HASH_MULTIPLIER) mod 2^64: so hash(args, 'tailor') follows from
+# hash(args) without hashing the arguments a second time.
+HASH_MULTIPLIER = 0xD6E8FEB86659FD93
+
+
+def hash128_of(h: str) -> str:
+    """SQL for ``hash128(args)`` from ``h``, an expression (a column, best) holding
+    ``hash(args)``: the arguments are hashed once instead of twice.
+
+    The same value only while DuckDB combines hashes as above; :data:`HASH128_OF_HOLDS_SQL`
+    says whether it does.
+    """
+    mixed = (
+        f"((xor({h}, {h} >> 32) * CAST({HASH_MULTIPLIER} AS UHUGEINT)) "
+        f"& CAST({2**64 - 1} AS UHUGEINT))"
+    )
+    return f"((CAST({h} AS UHUGEINT) << 64) | xor({mixed}, CAST(hash('tailor') AS UHUGEINT)))"
+
+
+_SAMPLES = (
+    "(1, 'a', TIMESTAMP '2000-01-01', 2.5), (NULL, ' b ', NULL, -0.0), "
+    "(-7, NULL, TIMESTAMP '1970-01-01 00:00:01.5', NULL), (9007199254740993, '', NULL, 1e300)"
+)
+HASH128_OF_HOLDS_SQL = (
+    f"SELECT bool_and({hash128(['a', 'b', 'c', 'd'])} = {hash128_of('h')} "
+    f"AND {hash128(['b'])} = {hash128_of('hb')}) "
+    f"FROM (SELECT *, hash(a, b, c, d) AS h, hash(b) AS hb FROM (VALUES {_SAMPLES}) v(a, b, c, d))"
+)
+"""One row, one boolean: whether :func:`hash128_of` equals :func:`hash128` in this DuckDB."""
+
+
+def row_hash_sql(spec: TableSpec, event_ids: bool = True) -> str:
+    """SQL for the 64-bit hash of a fact row from which :func:`hash128_of` makes its key: the
+    same key as :func:`row_key_sql`. ``event_ids=False`` says every ``event_id`` is NULL."""
+    if spec.table == "events":
+        content = f"hash({', '.join(quote(c.name) for c in spec.columns if c.name != 'event_id')})"
+        if not event_ids:
+            return content
+        return f"CASE WHEN event_id IS NOT NULL THEN hash(event_id) ELSE {content} END"
+    return f"hash({', '.join(quote(k) for k in spec.key)})"
+
 
 def row_key_sql(spec: TableSpec) -> str:
     """SQL computing a fact row's key from its stored canonical columns.
