@@ -507,6 +507,51 @@ def test_holdout_split_rejects_bad_fraction(ds: Dataset):
             ds.holdout_split(fraction)
 
 
+def test_holdout_split_by_item_by_hand(make_warehouse):
+    # Item A has 4 raters, B 2, C 3, D 1. Holding out half of each item's raters: floor(4/2) = 2
+    # of A's, 1 of B's, floor(3/2) = 1 of C's, none of D's (a single rater keeps it). Customer 1
+    # rated A twice: the held-out pair takes both events.
+    rows = [(1, "A", "2024-01-01"), (1, "A", "2024-01-05"), (2, "A", "2024-01-02"),
+            (3, "A", "2024-01-03"), (4, "A", "2024-01-04"), (1, "B", "2024-01-01"),
+            (2, "B", "2024-01-02"), (2, "C", "2024-01-03"), (3, "C", "2024-01-04"),
+            (4, "C", "2024-01-05"), (4, "D", "2024-01-06")]  # fmt: skip
+    events = pd.DataFrame(rows, columns=["customer_id", "item_id", "timestamp"])
+    events = events.assign(event_type="rating", value=4.0)
+    ds = Dataset.from_warehouse(make_warehouse(events=events))
+    train, test = ds.holdout_split(0.5, random_state=7, by="item")
+    held = test.events[["customer", "item"]].drop_duplicates()
+    per_item = held.groupby("item").size().reindex(range(ds.n_items), fill_value=0)
+    assert per_item.tolist() == [2, 1, 1, 0]  # columns A, B, C, D
+    kept = set(zip(train.events["customer"], train.events["item"], strict=True))
+    assert not kept & set(zip(held["customer"], held["item"], strict=True))
+    assert len(train.events) + len(test.events) == len(ds.events)
+    a_first = (test.events["customer"] == 0) & (test.events["item"] == 0)
+    assert a_first.sum() in (0, 2)  # customer 1's two ratings of A go together
+    again = ds.holdout_split(0.5, random_state=7, by="item")[1]
+    assert again.events.equals(test.events)
+
+
+@pytest.mark.parametrize("fraction", [0.25, 0.5])
+def test_holdout_split_by_item(synthetic_dataset: Dataset, fraction):
+    ds = synthetic_dataset
+    train, test = ds.holdout_split(fraction, random_state=3, by="item")
+    pairs = ds.events[["customer", "item"]].drop_duplicates()
+    raters = pairs.groupby("item").size()
+    held = test.events[["customer", "item"]].drop_duplicates().groupby("item").size()
+    expected = np.floor(raters * fraction).where(raters > 1, 0).astype(int)
+    assert held.reindex(raters.index, fill_value=0).equals(expected)
+    train_pairs = set(zip(train.events["customer"], train.events["item"], strict=True))
+    test_pairs = set(zip(test.events["customer"], test.events["item"], strict=True))
+    assert not train_pairs & test_pairs
+    assert train_pairs | test_pairs == set(zip(pairs["customer"], pairs["item"], strict=True))
+    # The default stays per customer, as before.
+    by_customer = ds.holdout_split(fraction, random_state=3)[1]
+    assert by_customer.events.equals(ds.holdout_split(fraction, 3, by="customer")[1].events)
+    assert not by_customer.events.equals(test.events)
+    with pytest.raises(TailorError, match="holdout by 'basket'"):
+        ds.holdout_split(fraction, by="basket")
+
+
 def test_with_events_keeps_maps_and_recomputes(ds: Dataset):
     none = ds.with_events(np.zeros(len(ds.events), dtype=bool))
     assert none.interactions.nnz == 0 and none.interactions.shape == (5, 5)

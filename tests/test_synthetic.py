@@ -17,6 +17,7 @@ from tailor.synthetic import (
     SyntheticData,
     events_csv,
     generate,
+    generate_ratings,
     write,
 )
 
@@ -397,3 +398,86 @@ def test_events_csv_lists_each_item_once_per_basket(tmp_path):
     # few items, so repeats would be common if drawn independently
     assert not frame.duplicated(["basket_id", "item_id"]).any()
     assert len(frame) == 30_000
+
+
+# --- ratings ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ratings() -> SyntheticData:
+    return generate_ratings()
+
+
+def test_ratings_are_stars_one_per_pair_over_the_year(ratings: SyntheticData):
+    events = ratings.events
+    assert list(events.columns) == ["customer_id", "item_id", "event_type", "timestamp", "value"]
+    assert set(events["event_type"]) == {"rating"}
+    assert set(events["value"]) == {1.0, 2.0, 3.0, 4.0, 5.0}
+    assert not events.duplicated(["customer_id", "item_id"]).any()
+    per_customer = events.groupby("customer_id").size()
+    assert len(per_customer) == 1000 and per_customer.min() >= 5
+    assert 27 <= per_customer.mean() <= 33
+    assert set(events["item_id"]) <= set(ratings.items["item_id"])
+    assert len(ratings.items) == 500 and ratings.items["category"].nunique() == 12
+    assert events["timestamp"].min() >= pd.Timestamp("2024-01-01")
+    assert events["timestamp"].max() < pd.Timestamp("2024-01-01") + pd.Timedelta(days=365)
+    # Spread over the year: every month holds between 6 and 11 % of the ratings.
+    months = events["timestamp"].dt.month.value_counts(normalize=True)
+    assert len(months) == 12 and months.between(0.06, 0.11).all()
+    # No star dominates, as in public rating sets.
+    assert events["value"].value_counts(normalize=True).max() < 0.4
+    assert 3.2 < events["value"].mean() < 3.8
+
+
+def test_ratings_seed_reproduces(ratings: SyntheticData):
+    again = generate_ratings(seed=0)
+    for name in TABLES:
+        pd.testing.assert_frame_equal(getattr(again, name), getattr(ratings, name))
+    other = generate_ratings(seed=1)
+    assert not other.events.equals(ratings.events)
+
+
+def test_ratings_follow_the_latent_opinion(ratings: SyntheticData):
+    truth = ratings.truth
+    events = ratings.events
+    opinion = truth.opinion.to_numpy()[
+        truth.opinion.index.get_indexer(events["customer_id"]),
+        truth.opinion.columns.get_indexer(events["item_id"]),
+    ]
+    # Stars are the opinion plus noise, rounded and clipped.
+    assert np.corrcoef(opinion, events["value"])[0, 1] > 0.8
+    # People rate what they expect to like: the rated items' opinion beats the unrated ones'.
+    assert opinion.mean() > truth.opinion.to_numpy().mean() + 1
+    # Exposure is popularity-skewed: the 10 % most popular items hold a third of the ratings.
+    top = truth.popularity.nlargest(50).index
+    assert events["item_id"].isin(top).mean() > 0.3
+
+
+def test_ratings_structure_is_learnable(ratings: SyntheticData, tmp_path):
+    from tailor.dataset import Dataset
+    from tailor.evaluate.runner import evaluate_models
+    from tailor.recommend import EASE, Popularity
+    from tailor.store import Warehouse, ingest_files
+
+    paths = write(ratings, tmp_path, fmt="parquet")
+    assert list(paths) == ["events", "items", "customers"]  # the empty campaign tables are not
+    with Warehouse(tmp_path / "ratings.duckdb") as wh:
+        for table, path in paths.items():
+            ingest_files(wh, table, [path])
+        ds = Dataset.from_warehouse(wh)
+    assert ds.interactions.nnz == len(ratings.events)
+    assert set(np.unique(ds.interactions.data)) == {1.0, 2.0, 3.0, 4.0, 5.0}
+    train, test = ds.holdout_split(0.25, random_state=0)
+    results = evaluate_models(
+        train, test, {"popularity": Popularity, "ease": EASE}, k=10, exclude_purchased=True,
+        relevance_threshold=4, confidence=False,
+    )  # fmt: skip
+    assert results["ease"]["ndcg@10"] > 1.5 * results["popularity"]["ndcg@10"]
+    assert results["ease"]["recall@10"] > 1.5 * results["popularity"]["recall@10"]
+
+
+def test_ratings_bad_arguments_are_config_errors():
+    with pytest.raises(ConfigError, match="one per genre"):
+        generate_ratings(n_items=5)
+    with pytest.raises(ConfigError, match="must be positive"):
+        generate_ratings(n_customers=0)

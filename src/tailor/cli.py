@@ -415,6 +415,13 @@ def evaluate(
     split: Annotated[str, typer.Option(help="temporal, last-basket or random.")] = "temporal",
     test_days: Annotated[float, typer.Option(help="Days of the temporal test period.")] = 28,
     test_fraction: Annotated[float, typer.Option(help="Share held out by --split random.")] = 0.2,
+    holdout_by: Annotated[
+        str, typer.Option(help="--split random holds out a share of each customer's or item's.")
+    ] = "customer",
+    relevance_threshold: Annotated[
+        float | None,
+        typer.Option(help="Only test ratings (weights) at least this count as relevant."),
+    ] = None,
     k: Annotated[int, typer.Option("--k", min=1, help="List length evaluated.")] = 20,
     exclude_purchased: Annotated[
         bool, typer.Option(help="Evaluate exploration: only items new to the customer count.")
@@ -432,32 +439,38 @@ def evaluate(
     """Every recommender on the same split, side by side, with 95 % bootstrap intervals."""
     from tailor.build import SELECTION_K, VALIDATION_DAYS
     from tailor.dataset import Dataset
-    from tailor.evaluate.runner import CURVE_KS, evaluate_models, pick_default
+    from tailor.evaluate.runner import CURVE_KS, evaluate_models, pick_default, rfm_segments
     from tailor.evaluate.runner import split as make_split
     from tailor.recommend import REGISTRY, factory
 
     settings = load_settings(db, config)
     with open_warehouse(settings, read_only=True) as wh:
         dataset = Dataset.from_warehouse(wh, as_of=as_of, weights=settings.weights)
-    train, test = make_split(dataset, split, test_days, test_fraction)
+        train, test = make_split(dataset, split, test_days, test_fraction, holdout_by=holdout_by)
+        # Segments as of the training cut: the test period never moves a customer's segment.
+        segments = rfm_segments(wh, train)
     factories = {name: factory(name) for name in settings.recommenders or REGISTRY}
     with progress_bar(not json_) as update:
         # The report's recall curve comes from the same lists as every other figure.
         curve_ks = CURVE_KS if report is not None else None
         results = evaluate_models(
-            train, test, factories, k, exclude_purchased, progress=update, curve_ks=curve_ks
-        )
+            train, test, factories, k, exclude_purchased, progress=update, curve_ks=curve_ks,
+            relevance_threshold=relevance_threshold, segments=segments,
+        )  # fmt: skip
         # The default is chosen as the build chooses it: on a validation period carved from
         # the training data, never by the test figures above.
         inner_train, valid = train.temporal_split(VALIDATION_DAYS)
         validation = evaluate_models(
-            inner_train, valid, factories, SELECTION_K, exclude_purchased, confidence=False
-        )
+            inner_train, valid, factories, SELECTION_K, exclude_purchased, confidence=False,
+            relevance_threshold=relevance_threshold,
+        )  # fmt: skip
     data = {
         "split": {
             "kind": split,
             "test_days": test_days if split == "temporal" else None,
             "test_fraction": test_fraction if split == "random" else None,
+            "holdout_by": holdout_by if split == "random" else None,
+            "relevance_threshold": relevance_threshold,
             "k": k,
             "exclude_purchased": exclude_purchased,
             "train": train.summary(),
@@ -478,6 +491,15 @@ def evaluate(
                 f"{figures['coverage']:.4f}",
             )
         out.print(table)
+        by_segment = {name: f["segments"] for name, f in results.items() if "segments" in f}
+        if by_segment:
+            labels = list(next(iter(by_segment.values())))
+            table = Table("segment", "customers", *by_segment, title=f"recall@{k} by RFM segment")
+            for label in labels:
+                first = next(iter(by_segment.values()))[label]
+                cells = (f"{s[label][f'recall@{k}']:.4f}" for s in by_segment.values())
+                table.add_row(label, f"{first['customers']:,}", *cells)
+            out.print(table)
 
     emit(data, json_, render)
     if report is not None:
@@ -597,11 +619,25 @@ def demo(
 @user_errors
 def generate(
     directory: Annotated[Path, typer.Argument(help="Folder to write the files into.")],
-    customers: Annotated[int, typer.Option(help="Number of customers.")] = 200,
-    items: Annotated[int, typer.Option(help="Number of items.")] = 300,
-    days: Annotated[int, typer.Option(help="Days of history.")] = 180,
+    customers: Annotated[
+        int | None, typer.Option(help="Number of customers [default: 200; 1000 --ratings].")
+    ] = None,
+    items: Annotated[
+        int | None, typer.Option(help="Number of items [default: 300; 500 --ratings].")
+    ] = None,
+    days: Annotated[
+        int | None, typer.Option(help="Days of history [default: 180; 365 --ratings].")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     format_: Annotated[str, typer.Option("--format", help="csv, parquet or jsonl.")] = "csv",
+    ratings: Annotated[
+        bool,
+        typer.Option(
+            "--ratings",
+            help="Write explicit 1-5 star ratings instead of a shop [default size: 1000 "
+            "customers, 500 items, 30 ratings each, over 365 days].",
+        ),
+    ] = False,
     db: Annotated[
         Path | None,
         typer.Option("--db", help="Also ingest the files into this warehouse."),
@@ -611,9 +647,11 @@ def generate(
 ) -> None:
     """Write a seeded synthetic retailer export (events, items, customers, campaigns...)."""
     from tailor.synthetic import generate as draw
-    from tailor.synthetic import write
+    from tailor.synthetic import generate_ratings, write
 
-    data = draw(n_customers=customers, n_items=items, days=days, seed=seed)
+    sizes = {"n_customers": customers, "n_items": items, "days": days}
+    given = {name: value for name, value in sizes.items() if value is not None}
+    data = generate_ratings(seed=seed, **given) if ratings else draw(seed=seed, **given)
     paths = write(data, directory, fmt=format_)
     result: dict[str, Any] = {"files": {name: str(path) for name, path in paths.items()}}
     if db is not None:

@@ -252,17 +252,25 @@ class Dataset:
         return self.with_events(~test.to_numpy()), self.with_events(test.to_numpy())
 
     def holdout_split(
-        self, fraction: float = 0.2, random_state: int = 0
+        self, fraction: float = 0.2, random_state: int = 0, by: str = "customer"
     ) -> tuple[Dataset, Dataset]:
-        """(train, test): a random ``fraction`` of each customer's interacted items, with all
-        their events, is held out (rating-style evaluation). Customers with one item keep it."""
+        """(train, test): a random ``fraction`` of each customer's interacted items (``by=
+        "customer"``) or of each item's customers (``by="item"``), with all the events of each
+        held-out pair, is held out (rating-style evaluation).
+
+        Per customer (per item) ``floor(fraction x its pairs)`` pairs are held out; one with a
+        single pair keeps it.
+        """
         if not 0 < fraction < 1:
             raise TailorError("fraction must be between 0 and 1")
+        if by not in ("customer", "item"):
+            raise TailorError(f"holdout by {by!r}: use customer or item")
         rng = np.random.default_rng(random_state)
         pairs = self.events[["customer", "item"]].drop_duplicates()
         draw = pd.Series(rng.random(len(pairs)), index=pairs.index)
-        rank = draw.groupby(pairs["customer"]).rank(method="first")
-        size = pairs.groupby("customer")["item"].transform("size")
+        rank = draw.groupby(pairs[by]).rank(method="first")
+        other = "item" if by == "customer" else "customer"
+        size = pairs.groupby(by)[other].transform("size")
         held = pairs.loc[(rank <= np.floor(size * fraction)) & (size > 1)]
         key = self.events["customer"].to_numpy(np.int64) * self.n_items + self.events["item"]
         held_key = held["customer"].to_numpy(np.int64) * self.n_items + held["item"]

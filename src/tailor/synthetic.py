@@ -3,8 +3,10 @@
 :func:`generate` draws a small, realistic retailer export — a catalog, customers, shopping trips
 (baskets), promotions, coupon campaigns and their redemptions — together with the latent
 structure that produced it (:class:`Truth`), so that tests can check that a model recovers what
-was put in. :func:`events_csv` writes a large, plainer events file in bounded memory for ingest
-benchmarks, and :func:`write` saves a :class:`SyntheticData` as CSV, Parquet or JSON lines.
+was put in. :func:`generate_ratings` draws explicit 1-5 star ratings from a low-rank taste model
+(:class:`RatingsTruth`), for checks that are not grocery-only. :func:`events_csv` writes a large,
+plainer events file in bounded memory for ingest benchmarks, and :func:`write` saves a
+:class:`SyntheticData` as CSV, Parquet or JSON lines.
 
 How the data is drawn
 ---------------------
@@ -23,6 +25,13 @@ How the data is drawn
 * Returns: about 1 % of rows are returns, encoded as a retailer export does: event_type
   "purchase" with a negative quantity and value, 1-14 days after the purchase, in a basket of
   their own.
+
+Ratings (:func:`generate_ratings`): items belong to genres; each has taste factors (its genre's
+centre plus its own deviation) and a quality bias, each customer taste factors and a leniency
+bias. A customer's latent opinion of an item is ``mean + leniency + quality + factors . factors
++ noise``, rounded and clipped to 1-5 stars. Which items a customer rates is drawn without
+replacement with odds ``popularity x exp(affinity x opinion)``: popular items get rated more
+(Zipf), and people mostly rate what they chose because they expected to like it.
 
 Everything is vectorised with NumPy; the only Python loops run over campaigns and their offers.
 """
@@ -82,6 +91,24 @@ COUPON_SHARES = np.array([0.2, 0.25, 0.3, 0.4, 0.5])
 RETURN_SHARE = 0.011  # of purchase rows; about 1 % of all rows
 FIRST_ITEM_ID = 100_000
 SECONDS_PER_DAY = 86_400
+GENRES = (
+    "Crime", "Romance", "Science Fiction", "Fantasy", "History", "Biography",
+    "Cooking", "Travel", "Children", "Poetry", "Business", "Horror",
+)  # fmt: skip
+RATING_MEAN = 2.0  # stars of an average customer for an average item, before taste
+TASTE_SCALE = 1.4  # stars of one standard deviation of the taste term
+AFFINITY = 1.0  # log-odds of rating an item per star of the customer's opinion of it
+# Column types of the campaign tables, for the empty ones of generate_ratings.
+CAMPAIGN_COLUMNS = {
+    "campaign_id": "int64", "type": "str", "name": "str",
+    "start": "datetime64[us]", "end": "datetime64[us]",
+}  # fmt: skip
+MEMBER_COLUMNS = {"campaign_id": "int64", "customer_id": "int64"}
+OFFER_COLUMNS = {"offer_id": "int64", "campaign_id": "int64", "item_id": "int64"}
+REDEMPTION_COLUMNS = {
+    "customer_id": "int64", "offer_id": "int64", "campaign_id": "int64",
+    "timestamp": "datetime64[us]",
+}  # fmt: skip
 
 
 @dataclass
@@ -123,6 +150,34 @@ class Truth:
 
 
 @dataclass
+class RatingsTruth:
+    """The latent structure behind :func:`generate_ratings`, for tests to assert on.
+
+    Attributes
+    ----------
+    customer_factors : DataFrame of shape (n_customers, n_factors), index customer_id
+    item_factors : DataFrame of shape (n_items, n_factors), index item_id
+    customer_bias, item_bias : Series of float, index customer_id / item_id
+        Leniency of a customer and quality of an item, in stars.
+    opinion : DataFrame of shape (n_customers, n_items), index customer_id, columns item_id
+        The noiseless star rating ``mean + biases + factors . factors`` (not rounded, not
+        clipped): what a perfect model would predict.
+    popularity : Series of float, index item_id
+        The exposure weight of each item (Zipf over a random ranking); sums to 1.
+    noise : float
+        Standard deviation of the opinion noise, in stars.
+    """
+
+    customer_factors: pd.DataFrame
+    item_factors: pd.DataFrame
+    customer_bias: pd.Series
+    item_bias: pd.Series
+    opinion: pd.DataFrame
+    popularity: pd.Series
+    noise: float
+
+
+@dataclass
 class SyntheticData:
     """A generated retailer export plus its latent :class:`Truth`.
 
@@ -145,7 +200,7 @@ class SyntheticData:
         One row per item an offer covers.
     redemptions : DataFrame with columns customer_id, offer_id, campaign_id, timestamp
         Each matches a purchase row of an offer item in a basket of that customer at that time.
-    truth : Truth
+    truth : Truth, or RatingsTruth for :func:`generate_ratings`
     """
 
     events: pd.DataFrame
@@ -155,7 +210,7 @@ class SyntheticData:
     campaign_members: pd.DataFrame
     offers: pd.DataFrame
     redemptions: pd.DataFrame
-    truth: Truth
+    truth: Truth | RatingsTruth
 
 
 def generate(
@@ -234,8 +289,148 @@ def generate(
     )
 
 
+def generate_ratings(
+    n_customers: int = 1000,
+    n_items: int = 500,
+    ratings_per_customer: float = 30,
+    seed: int = 0,
+    start: str = "2024-01-01",
+    days: int = 365,
+    n_factors: int = 8,
+    noise: float = 0.6,
+) -> SyntheticData:
+    """Draw explicit 1-5 star ratings with a known low-rank structure (see the module docstring).
+
+    Parameters
+    ----------
+    n_customers : int
+        Customers, with ids 1..n_customers.
+    n_items : int
+        Items, at least one per genre (12).
+    ratings_per_customer : float
+        Mean ratings per customer (lognormal, at least 5, at most ``n_items``).
+    seed : int
+        Seed for ``numpy.random.default_rng``; the same seed gives identical frames.
+    start : str
+        First day of the period, ISO date; ratings are spread uniformly over ``days`` days.
+    n_factors : int
+        Rank of the taste model.
+    noise : float
+        Standard deviation of the opinion noise, in stars.
+
+    Returns
+    -------
+    SyntheticData
+        ``events`` has columns customer_id, item_id, event_type ("rating"), timestamp, value
+        (the stars, 1-5), one row per (customer, item); ``items`` item_id, title, category (the
+        genre), price; ``customers`` customer_id, age_band; the campaign tables are empty;
+        ``truth`` is a :class:`RatingsTruth`. The defaults give about 30 thousand ratings.
+    """
+    if n_items < len(GENRES):
+        raise ConfigError(f"n_items must be at least {len(GENRES)} (one per genre)")
+    if n_customers < 1 or days < 1 or n_factors < 1 or ratings_per_customer < 1 or noise < 0:
+        raise ConfigError(
+            "n_customers, days, n_factors and ratings_per_customer must be positive, noise not "
+            "negative"
+        )
+    rng = np.random.default_rng(seed)
+    origin = np.datetime64(pd.Timestamp(start).normalize().to_datetime64(), "s")
+
+    # Items: a genre each, factors near the genre's centre, a quality bias, Zipf popularity.
+    genre = rng.permutation(np.arange(n_items) % len(GENRES))
+    centres = rng.normal(0.0, 1.0, (len(GENRES), n_factors))
+    item_factors = (centres[genre] + rng.normal(0.0, 0.5, (n_items, n_factors))) / np.sqrt(
+        n_factors
+    )
+    item_bias = rng.normal(0.0, 0.4, n_items)
+    weight = 1.0 / (rng.permutation(n_items) + 1.0) ** 0.9
+    popularity = weight / weight.sum()
+    # Customers: taste factors, a leniency bias, how many items they rate.
+    customer_factors = rng.normal(0.0, 1.0, (n_customers, n_factors))
+    customer_bias = rng.normal(0.0, 0.3, n_customers)
+    opinion = (
+        RATING_MEAN
+        + customer_bias[:, None]
+        + item_bias[None, :]
+        + TASTE_SCALE * customer_factors @ item_factors.T
+    )
+    count = np.exp(rng.normal(np.log(ratings_per_customer) - 0.125, 0.5, n_customers))
+    count = np.clip(np.round(count), min(5, n_items), n_items).astype(np.int64)
+
+    # Exposure without replacement, by the Gumbel top-k trick: each row's `count` largest of
+    # log(odds) + Gumbel noise are a draw without replacement with those odds.
+    key = np.log(popularity)[None, :] + AFFINITY * opinion + rng.gumbel(size=opinion.shape)
+    order = np.argsort(-key, axis=1)
+    rows = np.repeat(np.arange(n_customers), count)
+    items = order[rows, _rank_within(rows)]
+    stars = np.clip(np.rint(opinion[rows, items] + rng.normal(0.0, noise, len(rows))), 1, 5)
+
+    item_ids = _item_ids(rng, n_items)
+    day = rng.integers(0, days, len(rows))
+    second = rng.integers(0, SECONDS_PER_DAY, len(rows))
+    timestamp = _timestamps(origin, day, second)
+    events = pd.DataFrame(
+        {
+            "customer_id": rows.astype(np.int64) + 1,
+            "item_id": item_ids[items],
+            "event_type": pd.Series(np.full(len(rows), "rating"), dtype="str"),
+            "timestamp": timestamp,
+            "value": stars.astype(np.float64),
+        }
+    )
+    events = events.sort_values(["timestamp", "customer_id", "item_id"]).reset_index(drop=True)
+    by_genre = np.lexsort((item_ids, genre))
+    number = np.empty(n_items, np.int64)
+    number[by_genre] = _rank_within(genre[by_genre]) + 1
+    genre_name = pd.Series(np.array(GENRES)[genre], dtype="str")
+    items_frame = pd.DataFrame(
+        {
+            "item_id": item_ids,
+            "title": genre_name + " title " + pd.Series(number).astype("str"),
+            "category": genre_name,
+            "price": np.round(np.exp(rng.normal(np.log(12.0), 0.4, n_items)), 2),
+        }
+    )
+    age_p = np.array([0.08, 0.2, 0.24, 0.2, 0.16, 0.12])
+    customer_ids = np.arange(1, n_customers + 1, dtype=np.int64)
+    customers = pd.DataFrame(
+        {
+            "customer_id": customer_ids,
+            "age_band": pd.Series(
+                np.array(AGE_BANDS)[_choose(rng, age_p, n_customers)], dtype="str"
+            ),
+        }
+    )
+    customer_index = pd.Index(customer_ids, name="customer_id")
+    item_index = pd.Index(item_ids, name="item_id")
+    factor_names = [f"factor_{n}" for n in range(n_factors)]
+    return SyntheticData(
+        events=events,
+        items=items_frame,
+        customers=customers,
+        campaigns=_empty(CAMPAIGN_COLUMNS),
+        campaign_members=_empty(MEMBER_COLUMNS),
+        offers=_empty(OFFER_COLUMNS),
+        redemptions=_empty(REDEMPTION_COLUMNS),
+        truth=RatingsTruth(
+            customer_factors=pd.DataFrame(
+                customer_factors, index=customer_index, columns=factor_names
+            ),
+            item_factors=pd.DataFrame(item_factors, index=item_index, columns=factor_names),
+            customer_bias=pd.Series(customer_bias, index=customer_index, name="customer_bias"),
+            item_bias=pd.Series(item_bias, index=item_index, name="item_bias"),
+            opinion=pd.DataFrame(opinion, index=customer_index, columns=item_index),
+            popularity=pd.Series(popularity, index=item_index, name="popularity"),
+            noise=noise,
+        ),
+    )
+
+
 def write(data: SyntheticData, directory: str | Path, fmt: str = "csv") -> dict[str, Path]:
     """Write each table of ``data`` (not its truth) as ``<directory>/<table>.<fmt>``.
+
+    A table without rows (the campaign tables of :func:`generate_ratings`) is not written:
+    ingest refuses a file without data rows.
 
     Parameters
     ----------
@@ -248,7 +443,8 @@ def write(data: SyntheticData, directory: str | Path, fmt: str = "csv") -> dict[
     Returns
     -------
     dict of str to Path
-        Table name -> the file written, in the order of :data:`TABLES`.
+        Table name -> the file written, in the order of :data:`TABLES` (tables without rows
+        left out).
     """
     if fmt not in ("csv", "parquet", "jsonl"):
         raise ConfigError(f"unknown format {fmt!r}: use csv, parquet or jsonl")
@@ -257,6 +453,8 @@ def write(data: SyntheticData, directory: str | Path, fmt: str = "csv") -> dict[
     paths = {}
     for name in TABLES:
         frame: pd.DataFrame = getattr(data, name)
+        if frame.empty:
+            continue
         path = directory / f"{name}.{fmt}"
         if fmt == "csv":
             frame.to_csv(path, index=False)
@@ -888,6 +1086,11 @@ def _truth(
 
 
 # --- vectorised helpers ------------------------------------------------------------------------
+
+
+def _empty(columns: dict[str, str]) -> pd.DataFrame:
+    """A frame without rows with these columns and dtypes."""
+    return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in columns.items()})
 
 
 def _choose(rng: np.random.Generator, p: np.ndarray, n: int) -> np.ndarray:

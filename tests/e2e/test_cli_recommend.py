@@ -25,7 +25,7 @@ K = 10
 MODEL_KEYS = {
     *(f"{m}@{K}" for m in RANKING_METRICS),
     "coverage", "diversity", "novelty", f"repeat_recall@{K}", f"explore_recall@{K}",
-    "customers", "fit_seconds", "recommend_seconds", "ci95",
+    "customers", "fit_seconds", "recommend_seconds", "ci95", "segments",
 }  # fmt: skip
 # The net interaction weight of a (customer, item) in SQL: the default weights of
 # tailor.dataset.DEFAULT_WEIGHTS times log2(1 + quantity), quantity floored at 1 (the generated

@@ -3,6 +3,7 @@ from a real ``tailor evaluate --report`` run that must agree with ``--json``."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from pathlib import Path
@@ -11,7 +12,10 @@ import pytest
 from typer.testing import CliRunner
 
 from tailor.cli import app
+from tailor.customers.segments import RFM_SEGMENTS
+from tailor.dataset import Dataset
 from tailor.evaluate.report import CURVE_KS, headline, winner, write_report
+from tailor.store import Warehouse
 
 K = 10
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -150,12 +154,14 @@ def test_cli_report_agrees_with_json(run: tuple[dict, Path, str]):
     assert headline(data) in page
     assert re.search(r"\w+ finds .* of what customers bought next (than|as) \w+", headline(data))
     srcs = images(page)
-    assert "recall_curve.png" in srcs and len(srcs) == 3
+    assert "recall_curve.png" in srcs and len(srcs) == 4  # with the per-segment bars
     for src in srcs:
         assert (report / src).read_bytes().startswith(PNG)
     cells = table_cells(page)
     for name, figures_ in data["models"].items():
-        scalars = {key: v for key, v in figures_.items() if key not in ("ci95", "recall_curve")}
+        scalars = {
+            key: v for key, v in figures_.items() if key not in ("ci95", "recall_curve", "segments")
+        }
         assert {metric for model, metric in cells if model == name} == set(scalars)
         for metric, value in scalars.items():
             expected = f"{value:,}" if isinstance(value, int) else f"{value:.4f}"
@@ -170,3 +176,91 @@ def test_cli_recall_curve_is_recall_at_each_cut(run: tuple[dict, Path, str]):
         assert curve[K] == pytest.approx(figures_[f"recall@{K}"])  # same lists, same figure
         values = [curve[cut] for cut in sorted(curve)]
         assert values == sorted(values)  # a longer list never finds less
+
+
+# -- per-segment figures --------------------------------------------------------------------------
+
+
+def segment_cells(page: str) -> dict[tuple[str, str, str], str]:
+    """(model, segment, metric) -> the text of its cell in the report's segment table."""
+    cells = re.findall(
+        r'<td data-model="([^"]+)" data-segment="([^"]+)" data-metric="([^"]+)">([^<]*)</td>',
+        page,
+    )
+    return {(model, html.unescape(segment), metric): text for model, segment, metric, text in cells}
+
+
+def test_write_report_with_segments(tmp_path: Path):
+    def seg(recall: float, customers: int) -> dict:
+        return {"customers": customers, f"recall@{K}": recall, f"ndcg@{K}": recall / 2,
+                f"precision@{K}": recall / 4}  # fmt: skip
+
+    models = {
+        name: {**f, "segments": {"Champions": seg(f[f"recall@{K}"] * 1.5, 800),
+                                 "Lost": seg(f[f"recall@{K}"] / 2, 434)}}
+        for name, f in DATA["models"].items()
+    }  # fmt: skip
+    page = write_report({**DATA, "models": models}, tmp_path).read_text(encoding="utf-8")
+    assert "recall_by_segment.png" in images(page)
+    assert (tmp_path / "recall_by_segment.png").read_bytes().startswith(PNG)
+    cells = segment_cells(page)
+    assert cells[("hybrid", "Champions", f"recall@{K}")] == f"{0.1415 * 1.5:.4f}"
+    assert cells[("popularity", "Lost", f"ndcg@{K}")] == f"{0.0576 / 4:.4f}"
+    assert cells[("recency_frequency", "Lost", f"precision@{K}")] == f"{0.1382 / 8:.4f}"
+    assert len(cells) == 3 * 2 * 3  # models x segments x metrics
+    assert "Champions (800 customers)" in page and "Lost (434 customers)" in page
+    assert "customer segments exist" not in page
+    # The segments stay out of the table of overall figures.
+    assert all(metric != "segments" for _, metric in table_cells(page))
+
+
+def test_cli_segments_are_rfm_segments_that_add_up(run: tuple[dict, Path, str]):
+    data, report, _ = run
+    page = (report / "index.html").read_text(encoding="utf-8")
+    cells = segment_cells(page)
+    for name, figures_ in data["models"].items():
+        segments = figures_["segments"]
+        assert sum(s["customers"] for s in segments.values()) == figures_["customers"]
+        # The overall recall is the customer-weighted mean of the segments' recalls.
+        weighted = sum(s["customers"] * s[f"recall@{K}"] for s in segments.values())
+        assert weighted / figures_["customers"] == pytest.approx(figures_[f"recall@{K}"])
+        assert set(segments) <= set(RFM_SEGMENTS)
+        for label, seg in segments.items():
+            assert cells[(name, label, f"recall@{K}")] == f"{seg[f'recall@{K}']:.4f}"
+    assert "recall_by_segment.png" in images(page)
+
+
+def test_cli_ratings_with_item_holdout_and_threshold(tmp_path: Path):
+    """`tailor generate --ratings` then `tailor evaluate --split random --holdout-by item
+    --relevance-threshold 4`: the split is by item, only ratings >= 4 count, no segments."""
+    db = tmp_path / "ratings.duckdb"
+    env = {"TAILOR_RECOMMENDERS": "popularity,ease", "TAILOR_CONFIG": ""}
+    runner = CliRunner()
+    size = ["--customers", "200", "--items", "100", "--json"]
+    made = runner.invoke(
+        app, ["generate", str(tmp_path / "files"), "--ratings", "--db", str(db), *size], env=env
+    )
+    assert made.exit_code == 0, made.output
+    assert set(json.loads(made.stdout)["files"]) == {"events", "items", "customers"}
+    base = ["evaluate", "--db", str(db), "--split", "random", "--test-fraction", "0.25",
+            "--k", "10", "--json"]  # fmt: skip
+    by_item = runner.invoke(
+        app, [*base, "--holdout-by", "item", "--relevance-threshold", "4"], env=env
+    )
+    assert by_item.exit_code == 0, by_item.output
+    result = json.loads(by_item.stdout)
+    split = result["split"]
+    assert split["holdout_by"] == "item" and split["relevance_threshold"] == 4
+    assert all("segments" not in f for f in result["models"].values())  # no purchases
+    every = json.loads(runner.invoke(app, [*base, "--holdout-by", "item"], env=env).stdout)
+    # The same split; the threshold keeps fewer customers with something to find.
+    assert every["split"]["test"] == split["test"]
+    assert 0 < result["models"]["ease"]["customers"] < every["models"]["ease"]["customers"]
+    # By hand from the warehouse: customers with a held-out rating >= 4.
+    with Warehouse(db, read_only=True) as wh:
+        ds = Dataset.from_warehouse(wh)
+    _, test = ds.holdout_split(0.25, random_state=0, by="item")
+    relevant = test.events.loc[test.events["value"] >= 4, "customer"].nunique()
+    assert result["models"]["ease"]["customers"] == relevant
+    bad = runner.invoke(app, [*base, "--holdout-by", "basket"], env=env)
+    assert bad.exit_code == 1 and "holdout by 'basket'" in bad.output

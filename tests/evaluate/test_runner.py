@@ -11,7 +11,7 @@ from tailor.dataset import Dataset
 from tailor.errors import TailorError
 from tailor.evaluate.metrics import RANKING_METRICS
 from tailor.evaluate.runner import evaluate_models, pick_default, split
-from tailor.recommend import PersonalFrequency, Popularity
+from tailor.recommend import PersonalFrequency, Popularity, Recommender
 
 ITEMS = pd.DataFrame(
     {
@@ -173,3 +173,160 @@ def test_split_by_name(full: Dataset):
 
     with pytest.raises(TailorError, match="unknown split 'weekly'"):
         split(full, "weekly")
+
+
+# -- relevance threshold, segments, shared fits -------------------------------------------------
+
+
+class Fixed(Recommender):
+    """Scores every item by a fixed order, the same for every customer: A > B > C > D."""
+
+    name = "fixed"
+
+    def _fit(self, dataset: Dataset) -> None:
+        self.order_ = np.arange(dataset.n_items, 0, -1, dtype=np.float32)
+
+    def _score(self, rows: np.ndarray) -> np.ndarray:
+        return np.tile(self.order_, (len(rows), 1))
+
+
+# Ratings: every train rating is 3 or more (2 or less is negative feedback, which would hide the
+# item from that customer's list).
+RATINGS_TRAIN = [(1, "A", 5), (1, "B", 4), (2, "A", 3), (3, "B", 3), (4, "D", 4)]
+RATINGS_TEST = [(1, "C", 5), (1, "D", 3), (2, "B", 4), (2, "C", 2), (3, "A", 3), (3, "D", 5),
+                (4, "C", 3)]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def rated(make_warehouse) -> tuple[Dataset, Dataset]:
+    rows = [(*r, "2024-01-10") for r in RATINGS_TRAIN] + [(*r, "2024-02-10") for r in RATINGS_TEST]
+    events = pd.DataFrame(rows, columns=["customer_id", "item_id", "value", "timestamp"])
+    ds = Dataset.from_warehouse(make_warehouse(events=events.assign(event_type="rating")))
+    after = ds.events["timestamp"].to_numpy() >= np.datetime64("2024-02-01")
+    return ds.cut("2024-01-31"), ds.with_events(after)
+
+
+def test_relevance_threshold_worked_by_hand(rated):
+    train, test = rated
+    # Lists of 2 without what each customer rated: 1 [C, D], 2 [B, C], 3 [A, C], 4 [A, B].
+    # Every test rating relevant: 1 {C, D} 2/2, 2 {B, C} 2/2, 3 {A, D} 1/2, 4 {C} 0/1.
+    every = evaluate_models(train, test, {"fixed": Fixed}, k=2, exclude_purchased=True)["fixed"]
+    assert every["customers"] == 4
+    assert every["recall@2"] == pytest.approx((1 + 1 + 0.5 + 0) / 4)
+    assert every["precision@2"] == pytest.approx((1 + 1 + 0.5 + 0) / 4)
+    # Only ratings >= 4: 1 {C} found at rank 1, 2 {B} at rank 1, 3 {D} missed; 4 rated C a 3
+    # and drops out.
+    four = evaluate_models(
+        train, test, {"fixed": Fixed}, k=2, exclude_purchased=True, relevance_threshold=4
+    )["fixed"]
+    assert four["customers"] == 3
+    assert four["recall@2"] == pytest.approx(2 / 3)
+    assert four["precision@2"] == pytest.approx(1 / 3)
+    assert four["ndcg@2"] == pytest.approx(2 / 3)
+    assert four["hit_rate@2"] == pytest.approx(2 / 3)
+    # A threshold above every rating leaves nothing to find; one of 0 or less would count
+    # unrated items.
+    with pytest.raises(TailorError, match="no customer has anything to find"):
+        evaluate_models(train, test, {"fixed": Fixed}, k=2, relevance_threshold=6)
+    with pytest.raises(TailorError, match="relevance threshold must be positive"):
+        evaluate_models(train, test, {"fixed": Fixed}, k=2, relevance_threshold=0)
+
+
+def test_segment_figures_are_the_metrics_of_each_segment_alone(train_test, full: Dataset):
+    train, test = train_test
+    # Rows of customers 1-6: segments x = {1, 2, 6}, y = {3, 4, 5}; evaluated (with truth): 1, 2,
+    # 5 and 6, so x has 3 customers and y 1.
+    labels = np.array(["x", "x", "y", "y", "y", "x"], dtype=object)
+    models = {"popularity": Popularity, "personal_frequency": PersonalFrequency}
+    results = evaluate_models(train, test, models, k=2, segments=labels)
+    for name, figures in results.items():
+        segments = figures["segments"]
+        assert list(segments) == ["x", "y"]  # largest first
+        assert sum(s["customers"] for s in segments.values()) == figures["customers"]
+        for label, seg in segments.items():
+            rows = np.flatnonzero(labels == label)
+            only = test.with_events(np.isin(test.events["customer"], rows))
+            alone = evaluate_models(train, only, {name: models[name]}, k=2, confidence=False)
+            assert seg["customers"] == alone[name]["customers"]
+            assert set(seg) == {"customers", "recall@2", "ndcg@2", "precision@2"}
+            for metric in ("recall@2", "ndcg@2", "precision@2"):
+                assert seg[metric] == pytest.approx(alone[name][metric]), (name, label, metric)
+    # By hand for popularity ([A, B] for all): x = 1 (recall 1/2), 2 (0), 6 (1); y = 5 (1).
+    assert results["popularity"]["segments"]["x"]["recall@2"] == pytest.approx(1.5 / 3)
+    assert results["popularity"]["segments"]["y"]["recall@2"] == pytest.approx(1.0)
+    assert (
+        "segments"
+        not in evaluate_models(train, test, {"popularity": Popularity}, k=2)["popularity"]
+    )
+    with pytest.raises(TailorError, match="one label per customer"):
+        evaluate_models(train, test, {"popularity": Popularity}, k=2, segments=labels[:3])
+
+
+def test_segments_on_a_generated_shop_sum_and_agree(synthetic_dataset: Dataset):
+    train, test = synthetic_dataset.temporal_split(28)
+    rng = np.random.default_rng(0)
+    labels = rng.choice(np.array(["a", "b", "c"], dtype=object), size=train.n_customers)
+    figures = evaluate_models(train, test, {"pf": PersonalFrequency}, k=10, segments=labels,
+                              confidence=False)["pf"]  # fmt: skip
+    segments = figures["segments"]
+    assert sum(s["customers"] for s in segments.values()) == figures["customers"]
+    # The overall mean is the size-weighted mean of the segments' means.
+    for metric in ("recall@10", "ndcg@10", "precision@10"):
+        weighted = sum(s["customers"] * s[metric] for s in segments.values())
+        assert weighted / figures["customers"] == pytest.approx(figures[metric])
+
+
+def test_fitted_models_are_shared_between_tasks(train_test):
+    train, test = train_test
+    made = []
+
+    def counted() -> Popularity:
+        made.append(1)
+        return Popularity()
+
+    fitted: dict = {}
+    first = evaluate_models(train, test, {"p": counted}, k=2, fitted=fitted)["p"]
+    second = evaluate_models(train, test, {"p": counted}, k=2, exclude_purchased=True,
+                             fitted=fitted)["p"]  # fmt: skip
+    assert len(made) == 1 and set(fitted) == {"p"}
+    assert second["fit_seconds"] == first["fit_seconds"]
+    alone = evaluate_models(train, test, {"p": Popularity}, k=2, exclude_purchased=True)["p"]
+    assert second["recall@2"] == alone["recall@2"]
+
+
+def test_split_random_by_item(full: Dataset):
+    train, test = split(full, "random", test_fraction=0.5, random_state=1, holdout_by="item")
+    expected = full.holdout_split(0.5, 1, by="item")[1]
+    pd.testing.assert_frame_equal(test.events, expected.events)
+
+
+def test_rfm_segments_as_of_the_training_cut(synthetic_db, synthetic_dataset: Dataset):
+    from tailor.customers.features import customer_features
+    from tailor.customers.segments import NO_PURCHASE, rfm_segment
+    from tailor.evaluate.runner import rfm_segments
+    from tailor.store import Warehouse
+
+    train, _ = synthetic_dataset.temporal_split(28)
+    with Warehouse(synthetic_db, read_only=True) as wh:
+        labels = rfm_segments(wh, train)
+        table = customer_features(wh, bound=train.as_of).table
+    assert labels.shape == (train.n_customers,)
+    # A second computation, customer by customer.
+    for row, customer in enumerate(train.customer_ids):
+        if customer in table.index and table.loc[customer, "frequency"] > 0:
+            r, f, m = table.loc[customer, ["r_score", "f_score", "m_score"]]
+            assert labels[row] == rfm_segment([r], [f], [m])[0]
+        else:
+            assert labels[row] == NO_PURCHASE
+    assert len(set(labels)) > 3
+
+
+def test_rfm_segments_without_purchases_is_none(make_warehouse):
+    from tailor.evaluate.runner import rfm_segments
+
+    events = pd.DataFrame(
+        {"customer_id": [1, 2], "item_id": [10, 11], "event_type": "rating",
+         "value": [4.0, 5.0], "timestamp": ["2024-01-01", "2024-01-02"]}
+    )  # fmt: skip
+    wh = make_warehouse(events=events)
+    assert rfm_segments(wh, Dataset.from_warehouse(wh)) is None

@@ -26,6 +26,8 @@ BASELINE = "popularity"
 RECALL_CURVE_PNG = "recall_curve.png"
 ACCURACY_COVERAGE_PNG = "accuracy_vs_coverage.png"
 RECALL_CI_PNG = "recall_ci.png"
+SEGMENTS_PNG = "recall_by_segment.png"
+_NOT_FIGURES = ("ci95", "recall_curve", "segments")  # per-model keys that are not one number
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto;
@@ -53,8 +55,9 @@ def write_report(data: Mapping[str, Any], directory: Path) -> Path:
     data : mapping
         What ``tailor evaluate --json`` prints: ``split`` (kind, test_days, test_fraction, k,
         exclude_purchased, train and test summaries), ``models`` (name to figures: the metrics
-        @k, coverage, ..., ``ci95`` and optionally ``recall_curve``, cut-off to recall; the
-        cut-offs may be ints or, after a JSON round trip, strings) and ``default``.
+        @k, coverage, ..., ``ci95``, optionally ``recall_curve``, cut-off to recall (the
+        cut-offs may be ints or, after a JSON round trip, strings), and optionally
+        ``segments``, segment to {customers, recall@k, ndcg@k, precision@k}) and ``default``.
     directory : Path
         Created if missing; ``index.html`` and the PNG charts are (over)written there.
     """
@@ -96,8 +99,12 @@ def write_report(data: Mapping[str, Any], directory: Path) -> Path:
         )
     )
 
+    segmented = {name: f["segments"] for name, f in models.items() if f.get("segments")}
+    if segmented:
+        _segment_chart(segmented, k, directory / SEGMENTS_PNG)
+
     path = directory / "index.html"
-    path.write_text(_page(data, headline(data), charts), encoding="utf-8")
+    path.write_text(_page(data, headline(data), charts, segmented), encoding="utf-8")
     return path
 
 
@@ -206,10 +213,39 @@ def _recall_ci_chart(models: Mapping[str, Mapping[str, Any]], k: int, path: Path
     fig.savefig(path, dpi=100)
 
 
+def _segment_chart(segmented: Mapping[str, Mapping[str, Any]], k: int, path: Path) -> None:
+    """Grouped bars: one group per segment, one bar per model, recall@k."""
+    labels = _segment_labels(segmented)
+    names = list(segmented)
+    width = 0.8 / len(names)
+    fig = Figure(figsize=(max(7.0, 0.9 * len(labels) + 2), 4.5), layout="constrained")
+    ax = fig.subplots()
+    for n, name in enumerate(names):
+        values = [_number(segmented[name].get(label, {}).get(f"recall@{k}")) for label in labels]
+        positions = [i + (n - (len(names) - 1) / 2) * width for i in range(len(labels))]
+        ax.bar(positions, [max(v, 0.0) for v in values], width=width, label=name)
+    customers = [_segment_size(segmented, label) for label in labels]
+    ax.set_xticks(
+        range(len(labels)),
+        [f"{label}\n({n:,})" for label, n in zip(labels, customers, strict=True)],
+    )
+    ax.tick_params(axis="x", labelsize="small", labelrotation=20)
+    ax.set_ylabel(f"recall@{k}")
+    ax.set_ylim(bottom=0)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize="small", ncols=min(4, len(names)))
+    fig.savefig(path, dpi=100)
+
+
 # -- the page -------------------------------------------------------------------------------------
 
 
-def _page(data: Mapping[str, Any], headline_text: str, charts: list[tuple[str, str, str]]) -> str:
+def _page(
+    data: Mapping[str, Any],
+    headline_text: str,
+    charts: list[tuple[str, str, str]],
+    segmented: Mapping[str, Mapping[str, Any]] | None = None,
+) -> str:
     split = data["split"]
     k = int(split["k"])
     models = data["models"]
@@ -238,10 +274,22 @@ def _page(data: Mapping[str, Any], headline_text: str, charts: list[tuple[str, s
         ]
     if not any(f.get("recall_curve") for f in models.values()):
         sections.append('<p class="muted">No recall curve: the run computed recall at k only.</p>')
+    sections.append("<h2>By customer segment</h2>")
+    if segmented:
+        sections += [
+            f'<img src="{SEGMENTS_PNG}" alt="Recall by customer segment">',
+            f'<p class="muted">Recall@{k} of each model within each RFM segment (segments as of '
+            "the training cut; customers evaluated in brackets). A model that wins overall can "
+            "lose on a segment that matters to you.</p>",
+            _segment_table(segmented, k),
+        ]
+    else:
+        sections.append(
+            '<p class="note">Per-segment bars (how each model does for each group of customers) '
+            "appear here when customer segments exist: this data has no purchases to segment "
+            "customers by.</p>"
+        )
     sections += [
-        "<h2>By customer segment</h2>",
-        '<p class="note">Per-segment bars (how each model does for each group of customers) '
-        "will appear here once customer segments exist; Tailor does not build them yet.</p>",
         "<h2>All figures</h2>",
         _metrics_table(models, best),
         "<h2>The split</h2>",
@@ -255,7 +303,7 @@ def _metrics_table(models: Mapping[str, Mapping[str, Any]], best: str) -> str:
     """One row per figure (the keys of --json, in its order), one column per model."""
     keys: list[str] = []
     for figures in models.values():
-        keys += [key for key in figures if key not in keys and key not in ("ci95", "recall_curve")]
+        keys += [key for key in figures if key not in keys and key not in _NOT_FIGURES]
     head = "".join(
         f"<th{' class=winner' if name == best else ''}>{html.escape(name)}</th>" for name in models
     )
@@ -279,6 +327,38 @@ def _metrics_table(models: Mapping[str, Mapping[str, Any]], best: str) -> str:
     return "\n".join(rows)
 
 
+def _segment_table(segmented: Mapping[str, Mapping[str, Any]], k: int) -> str:
+    """One row per (segment, figure), one column per model, plus the segment's customers."""
+    head = "".join(f"<th>{html.escape(name)}</th>" for name in segmented)
+    rows = [f"<table id=segments><tr><th>segment</th><th>figure</th>{head}</tr>"]
+    for label in _segment_labels(segmented):
+        size = format_figure(_segment_size(segmented, label))
+        for metric in ("recall", "ndcg", "precision"):
+            key = f"{metric}@{k}"
+            cells = "".join(
+                f'<td data-model="{html.escape(name)}" data-segment="{html.escape(label)}" '
+                f'data-metric="{key}">{format_figure(segments.get(label, {}).get(key, math.nan))}'
+                "</td>"
+                for name, segments in segmented.items()
+            )
+            first = f"{html.escape(label)} ({size} customers)" if metric == "recall" else ""
+            rows.append(f"<tr><td>{first}</td><td>{key}</td>{cells}</tr>")
+    rows.append("</table>")
+    return "\n".join(rows)
+
+
+def _segment_labels(segmented: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Every segment label, in the order the figures list them (largest first)."""
+    labels: list[str] = []
+    for segments in segmented.values():
+        labels += [label for label in segments if label not in labels]
+    return labels
+
+
+def _segment_size(segmented: Mapping[str, Mapping[str, Any]], label: str) -> int:
+    return max(int(s[label]["customers"]) for s in segmented.values() if label in s)
+
+
 def _split_table(split: Mapping[str, Any]) -> str:
     train, test = split.get("train") or {}, split.get("test") or {}
     keys = list(dict.fromkeys([*train, *test]))
@@ -300,7 +380,8 @@ def _split_sentence(split: Mapping[str, Any]) -> str:
     elif kind == "last-basket":
         how = "tested on each customer's last basket, trained on everything before it"
     elif kind == "random":
-        how = f"tested on a random {_plain(split.get('test_fraction'))} of each customer's items"
+        whose = "item's customers" if split.get("holdout_by") == "item" else "customer's items"
+        how = f"tested on a random {_plain(split.get('test_fraction'))} of each {whose}"
     else:
         how = f"split {kind}"
     test = split.get("test") or {}
@@ -308,6 +389,9 @@ def _split_sentence(split: Mapping[str, Any]) -> str:
     if test.get("first_event") and test.get("last_event"):
         span = f" ({str(test['first_event'])[:10]} to {str(test['last_event'])[:10]})"
     only_new = "; only items new to the customer count" if split.get("exclude_purchased") else ""
+    threshold = split.get("relevance_threshold")
+    if threshold is not None:
+        only_new += f"; only ratings of {_plain(threshold)} or more count as relevant"
     return f"A {kind} split: {how}{span}; each model shows every customer {k} items{only_new}."
 
 

@@ -7,10 +7,12 @@ validation split carved from the training data (never from the test period).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
+import scipy.sparse as sp
 
 from tailor.dataset import Dataset
 from tailor.errors import TailorError
@@ -26,22 +28,60 @@ from tailor.evaluate.metrics import (
 )
 from tailor.recommend.base import Recommender
 from tailor.recommend.rerank import item_groups
+from tailor.store.warehouse import Warehouse
 
 Factory = Callable[[], Recommender]
 SELECTION_METRIC = "ndcg"
 CURVE_KS: tuple[int, ...] = (1, 5, 10, 20, 50)  # the cuts of the report's recall curve
+SEGMENT_METRICS: tuple[str, ...] = ("recall", "ndcg", "precision")  # per segment, @k
 
 
-def split(dataset: Dataset, kind: str, test_days: float = 28, test_fraction: float = 0.2,
-          random_state: int = 0) -> tuple[Dataset, Dataset]:  # fmt: skip
-    """(train, test) by name: ``temporal``, ``last-basket`` or ``random``."""
+def split(
+    dataset: Dataset,
+    kind: str,
+    test_days: float = 28,
+    test_fraction: float = 0.2,
+    random_state: int = 0,
+    holdout_by: str = "customer",
+) -> tuple[Dataset, Dataset]:
+    """(train, test) by name: ``temporal``, ``last-basket`` or ``random`` (a share of each
+    customer's items, or with ``holdout_by="item"`` of each item's customers)."""
     if kind == "temporal":
         return dataset.temporal_split(test_days)
     if kind == "last-basket":
         return dataset.last_basket_split()
     if kind == "random":
-        return dataset.holdout_split(test_fraction, random_state)
+        return dataset.holdout_split(test_fraction, random_state, by=holdout_by)
     raise TailorError(f"unknown split {kind!r}; use temporal, last-basket or random")
+
+
+def rfm_segments(wh: Warehouse, dataset: Dataset) -> np.ndarray | None:
+    """The RFM segment of each customer row of ``dataset``, as of its cut, or None.
+
+    Features are computed on what the warehouse held before ``dataset.as_of`` (the training
+    cut, so that the test period never decides a customer's segment); a customer without a
+    purchase by then is "No purchase yet". None when nobody has bought anything (rating-only
+    data, say): there is nothing to segment by.
+
+    Returns
+    -------
+    ndarray of object of shape (n_customers,) or None
+    """
+    from tailor.customers.features import customer_features
+    from tailor.customers.segments import NO_PURCHASE, rfm_segment
+
+    features = customer_features(wh, bound=dataset.as_of)
+    buyers = features.buyers
+    if buyers.empty:
+        return None
+    labels = pd.Series(
+        rfm_segment(buyers["r_score"], buyers["f_score"], buyers["m_score"]), index=buyers.index
+    )
+    row = dataset.customer_index(labels.index.to_numpy())
+    segments = np.full(dataset.n_customers, NO_PURCHASE, dtype=object)
+    known = row >= 0
+    segments[row[known]] = labels.to_numpy()[known]
+    return segments
 
 
 def evaluate_models(
@@ -53,6 +93,9 @@ def evaluate_models(
     progress: Callable[[str, float], None] | None = None,
     confidence: bool = True,
     curve_ks: Sequence[int] | None = None,
+    relevance_threshold: float | None = None,
+    segments: Sequence[Any] | np.ndarray | None = None,
+    fitted: MutableMapping[str, tuple[Recommender, float]] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Fit each model on ``train`` and score its top ``k`` against ``test``.
 
@@ -67,15 +110,39 @@ def evaluate_models(
     every other figure is computed on that list's first ``k`` items, as without it (lists are
     ranked best first with ties broken by item column, so a longer list begins with the
     shorter one).
+
+    Parameters
+    ----------
+    relevance_threshold : float, optional
+        For ratings: a test interaction is relevant only when its weight (the customer's latest
+        rating of the item, under the default weights) is at least this; None counts every
+        positive interaction.
+    segments : array-like of shape (train.n_customers,), optional
+        A label per customer row (an RFM segment, say). Each model's figures then hold
+        ``"segments"``: label -> {"customers": n, "recall@k", "ndcg@k", "precision@k"}, the
+        means over the evaluated customers with that label, largest segment first.
+    fitted : dict, optional
+        Models already fitted on ``train``, name -> (model, fit seconds): a model found there
+        is not fitted again, one fitted here is added. Lets several tasks on one split (the
+        repeat-aware and the exploration list) share their fits.
     """
     history = (train.interactions > 0).astype(np.float32).tocsr()
-    truth = (test.interactions > 0).astype(np.float32).tocsr()
+    truth = _relevant(test.interactions, relevance_threshold)
     if exclude_purchased:
         truth = (truth - truth.multiply(history)).tocsr()
         truth.eliminate_zeros()
     users = np.flatnonzero(np.diff(truth.indptr) > 0)
     if len(users) == 0:
         raise TailorError("no customer has anything to find in the test period")
+    labels = None
+    if segments is not None:
+        labels = np.asarray(segments, dtype=object)
+        if labels.shape != (train.n_customers,):
+            raise TailorError(
+                f"segments must hold one label per customer ({train.n_customers}), "
+                f"got shape {labels.shape}"
+            )
+        labels = labels[users]
     truth_u, history_u = truth[users], history[users]
     popularity = item_popularity(history)
     groups = item_groups(train)
@@ -87,9 +154,15 @@ def evaluate_models(
     for n, (name, factory) in enumerate(models.items()):
         if progress:
             progress(f"evaluating {name}", n / len(models))
-        start = time.perf_counter()
-        model = factory().fit(train)
-        fitted = time.perf_counter()
+        if fitted is not None and name in fitted:
+            model, fit_seconds = fitted[name]
+        else:
+            start = time.perf_counter()
+            model = factory().fit(train)
+            fit_seconds = time.perf_counter() - start
+            if fitted is not None:
+                fitted[name] = (model, fit_seconds)
+        started = time.perf_counter()
         ranked, _ = model.recommend_rows(users, width, exclude_purchased=exclude_purchased)
         done = time.perf_counter()
         items = ranked[:, :k]
@@ -104,8 +177,8 @@ def evaluate_models(
                 f"repeat_recall@{k}": _mean(repeat),
                 f"explore_recall@{k}": _mean(explore),
                 "customers": len(users),
-                "fit_seconds": round(fitted - start, 3),
-                "recommend_seconds": round(done - fitted, 3),
+                "fit_seconds": round(fit_seconds, 3),
+                "recommend_seconds": round(done - started, 3),
             }
         )
         if confidence:
@@ -116,10 +189,43 @@ def evaluate_models(
             figures["recall_curve"] = {
                 cut: _mean(ranking_metrics(ranked, truth_u, cut)["recall"]) for cut in cuts
             }
+        if labels is not None:
+            figures["segments"] = segment_figures(per_user, labels, k)
         results[name] = figures
     if progress:
         progress("evaluating", 1.0)
     return results
+
+
+def segment_figures(
+    per_user: Mapping[str, np.ndarray], labels: np.ndarray, k: int
+) -> dict[str, dict[str, Any]]:
+    """Per-user metrics averaged within each segment.
+
+    Parameters
+    ----------
+    per_user : dict of str to ndarray of shape (n_users,)
+        As :func:`tailor.evaluate.metrics.ranking_metrics` returns them.
+    labels : ndarray of shape (n_users,)
+        The segment of each user.
+    k : int
+        The cut-off (names the keys).
+
+    Returns
+    -------
+    dict
+        str(label) -> {"customers": n, "recall@k", "ndcg@k", "precision@k"} (means over the
+        segment's users with truth), largest segment first, then by label.
+    """
+    names, codes, sizes = np.unique(labels.astype(str), return_inverse=True, return_counts=True)
+    result = {}
+    for code in sorted(range(len(names)), key=lambda c: (-sizes[c], names[c])):
+        members = codes == code
+        figures: dict[str, Any] = {"customers": int(sizes[code])}
+        for metric in SEGMENT_METRICS:
+            figures[f"{metric}@{k}"] = _mean(np.asarray(per_user[metric])[members])
+        result[str(names[code])] = figures
+    return result
 
 
 def pick_default(results: Mapping[str, Mapping[str, Any]], k: int) -> str:
@@ -128,6 +234,17 @@ def pick_default(results: Mapping[str, Mapping[str, Any]], k: int) -> str:
         results,
         key=lambda name: (results[name][f"{SELECTION_METRIC}@{k}"], results[name][f"recall@{k}"]),
     )
+
+
+def _relevant(interactions: sp.csr_matrix, threshold: float | None) -> sp.csr_matrix:
+    """1.0 where a test interaction counts as relevant: weight > 0, and >= threshold if set."""
+    if threshold is not None and not threshold > 0:
+        # A threshold of 0 or less would count every unrated item as relevant.
+        raise TailorError(f"relevance threshold must be positive, got {threshold}")
+    relevant = interactions >= threshold if threshold is not None else interactions > 0
+    matrix = sp.csr_matrix(relevant, dtype=np.float32)
+    matrix.eliminate_zeros()
+    return matrix
 
 
 def _mean(values: np.ndarray) -> float:
