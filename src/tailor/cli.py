@@ -891,3 +891,56 @@ def _print_mapping(title: str, mapping: dict[str, Any]) -> None:
             shown = str(value)
         table.add_row(key, shown)
     out.print(table)
+
+
+# -- serving -----------------------------------------------------------------------------------
+
+
+@app.command()
+@user_errors
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8000,
+    cors_origin: Annotated[
+        list[str] | None,
+        typer.Option(help="Origin browsers may call from (repeatable) [default: env]."),
+    ] = None,
+    db: DbOption = None,
+    config: ConfigOption = None,
+    debug: DebugOption = False,
+) -> None:
+    """Serve the HTTP API (docs at /docs) over the current build; holds the warehouse."""
+    import uvicorn
+
+    from tailor.serve import ServeSettings, create_app
+
+    settings = ServeSettings.resolve(db, config, cors_origin)
+    application = create_app(settings)
+    err.print(f"serving {settings.db} on http://{host}:{port} (API docs at /docs)")
+    uvicorn.run(application, host=host, port=port, log_level="warning")
+
+
+keys_app = typer.Typer(help="API keys of the HTTP API.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+@user_errors
+def keys_create(
+    role: Annotated[str, typer.Option(help="read, write or admin.")],
+    db: DbOption = None,
+    config: ConfigOption = None,
+    json_: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Create an API key of ROLE and print it, once (only its hash is stored)."""
+    from tailor.serve.auth import create_key
+
+    settings = load_settings(db, config)
+    with open_warehouse(settings) as wh:
+        key = create_key(wh, role)
+    emit(
+        {"key": key, "role": role},
+        json_,
+        lambda: out.print(f"{role} key (shown once, keep it safe): {key}", highlight=False),
+    )

@@ -1,0 +1,190 @@
+"""Pydantic models of every request and response of the HTTP API."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
+
+MAX_EVENTS = 1000
+"""Events in one POST /v1/events at most."""
+
+
+def _encodable(text: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("not valid UTF-8 text") from None
+    if "\x00" in text:
+        raise ValueError("contains a NUL character")
+    return text
+
+
+Text = Annotated[
+    str, Field(min_length=1, max_length=256), AfterValidator(lambda s: _encodable(s.strip()))
+]
+Id = Annotated[StrictInt | Text, Field(description="An id: an integer or text.")]
+Number = Annotated[float, Field(allow_inf_nan=False, ge=-1e12, le=1e12)]
+
+
+def _in_range(stamp: datetime | None) -> datetime | None:
+    if stamp is None:
+        return None
+    if stamp.tzinfo is not None:
+        stamp = stamp.astimezone(UTC).replace(tzinfo=None)
+    if not 1900 <= stamp.year <= 2200:
+        raise ValueError("timestamp must lie between the years 1900 and 2200")
+    return stamp
+
+
+class EventIn(BaseModel):
+    """One event, as ``tailor ingest events`` reads a row."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    customer_id: Id
+    item_id: Id
+    event_type: Literal["purchase", "cart", "view", "rating", "return", "not_interested"] = (
+        "purchase"
+    )
+    timestamp: Annotated[
+        datetime | None,
+        AfterValidator(_in_range),
+        Field(description="ISO 8601; an offset is converted to UTC; none = UTC; default now."),
+    ] = None
+    quantity: Number | None = None
+    value: Number | None = Field(None, description="Money for a purchase; the rating for one.")
+    basket_id: Id | None = None
+    event_id: Id | None = Field(None, description="Makes retries idempotent: stored once.")
+
+
+EventsIn = Annotated[list[EventIn], Field(min_length=1, max_length=MAX_EVENTS)]
+
+
+class EventsAccepted(BaseModel):
+    accepted: int = Field(description="Events received and stored (repeats are stored once).")
+
+
+class Recommendation(BaseModel):
+    item_id: int | str
+    score: float
+    reason: str
+
+
+class RecommendationList(BaseModel):
+    customer_id: int | str
+    build_id: str
+    items: list[Recommendation]
+
+
+class SessionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    items: Annotated[list[Id], Field(max_length=200)]
+    k: Annotated[int, Field(ge=1, le=1000)] = 10
+
+
+class SessionList(BaseModel):
+    build_id: str
+    items: list[Recommendation]
+
+
+class SimilarItems(BaseModel):
+    item_id: int | str
+    build_id: str
+    items: list[Recommendation]
+
+
+class Bundle(BaseModel):
+    item_id: int | str
+    support: float
+    confidence: float
+    lift: float
+    reason: str
+
+
+class Bundles(BaseModel):
+    item_id: int | str
+    build_id: str
+    items: list[Bundle]
+
+
+class Purchase(BaseModel):
+    item_id: int | str
+    timestamp: datetime
+    quantity: float | None
+    value: float | None
+
+
+class Action(BaseModel):
+    action: str
+    reason: str
+
+
+class Customer360(BaseModel):
+    customer_id: int | str
+    build_id: str
+    rfm_segment: str | None
+    segment_reason: str | None
+    cluster: int | None
+    cluster_description: str | None
+    clv: float | None
+    clv_reason: str | None
+    churn_probability: float | None
+    churn_reason: str | None
+    anomaly_score: float | None
+    anomaly_reason: str | None
+    profile: dict[str, Any] = Field(description="Every 360 feature of the build, by name.")
+    recent_purchases: list[Purchase]
+    actions: list[Action]
+
+
+class Segments(BaseModel):
+    build_id: str
+    rfm_segments: list[dict[str, Any]]
+    clusters: list[dict[str, Any]]
+    silhouette: dict[str, Any]
+
+
+class Health(BaseModel):
+    status: Literal["ok", "no build"]
+    build_id: str | None
+    created_at: str | None
+    recommender: str | None
+    counts: dict[str, int]
+
+
+class RebuildRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    as_of: date | None = Field(None, description="Build as of this day (later events hidden).")
+
+
+class RebuildJob(BaseModel):
+    job_id: str
+    status: Literal["running", "succeeded", "failed"]
+    started_at: datetime
+    finished_at: datetime | None
+    build_id: str | None
+    error: str | None
+
+
+class KeyRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["read", "write", "admin"]
+
+
+class KeyCreated(BaseModel):
+    key: str
+    role: str
+
+
+class Problem(BaseModel):
+    detail: str
+
+
+def finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
