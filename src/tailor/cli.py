@@ -580,12 +580,23 @@ def demo(
     force: Annotated[
         bool, typer.Option(help="Replace a warehouse at --db even if it is not the demo's.")
     ] = False,
+    serve_after: Annotated[
+        bool | None,
+        typer.Option(
+            "--serve/--no-serve",
+            help="Then serve the dashboard and API [default: when run in a terminal, not CI].",
+        ),
+    ] = None,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to serve on.")] = 8000,
     db: DbOption = None,
     config: ConfigOption = None,
     json_: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:
-    """Load The Complete Journey into a fresh warehouse, build everything, print a summary."""
+    """Load The Complete Journey into a fresh warehouse, build everything, print a summary,
+    then serve the dashboard (in a terminal)."""
+    import os
+
     from tailor.demo import run_demo
 
     settings = load_settings(db, config)
@@ -613,6 +624,29 @@ def demo(
         out.print(f"try: tailor stats --db {result.db}")
 
     emit(data, json_, render)
+    if serve_after is None:
+        serve_after = sys.stdin.isatty() and sys.stdout.isatty() and not os.environ.get("CI")
+    if serve_after and not json_:
+        _serve_demo(settings, port)
+
+
+def _serve_demo(settings: Settings, port: int) -> None:
+    """Serve the demo warehouse with a fresh read key for the dashboard's login."""
+    import uvicorn
+
+    from tailor.serve import ServeSettings, create_app
+    from tailor.serve.auth import create_key
+
+    with open_warehouse(settings) as wh:
+        key = create_key(wh, "read")
+    application = create_app(ServeSettings.resolve(settings.db, None, None))
+    out.print(
+        f"dashboard: http://127.0.0.1:{port}/  (log in with the read key {key}; "
+        "Ctrl-C stops)",
+        highlight=False,
+        soft_wrap=True,
+    )
+    uvicorn.run(application, host="127.0.0.1", port=port, log_level="warning")
 
 
 @app.command()
