@@ -124,6 +124,22 @@ def test_recommendations_are_the_libraries(client, as_role, library):
     assert [i["score"] for i in body["items"]] == pytest.approx(expected["score"].tolist())
 
 
+def test_a_repeated_request_is_answered_from_the_builds_cache(client, as_role):
+    served = client.app.state.serving.served
+    customer = int(served.recommender.dataset_.customer_ids[11])
+    url = f"/v1/customers/{customer}/recommendations?k=5"
+    first = client.get(url, headers=as_role["read"]).json()
+    cached = served.lists.get((str(customer), 5, False, 0.0))
+    assert cached == first
+    assert client.get(url, headers=as_role["read"]).json() == first
+    # A customer with events since the build is never answered from the cache.
+    item = first["items"][0]["item_id"]
+    event = {"customer_id": customer, "item_id": item, "event_type": "not_interested"}
+    client.post("/v1/events", json=event, headers=as_role["write"])
+    after = client.get(url, headers=as_role["read"]).json()
+    assert item not in [i["item_id"] for i in after["items"]]
+
+
 def test_a_purchase_posted_is_left_out_of_the_next_list_at_once(client, as_role):
     """The contract: POST a purchase of X by C, and C's next list (exclude_purchased) lacks X."""
     customer = 7

@@ -20,7 +20,7 @@ import logging
 import queue
 import threading
 import uuid
-from collections import defaultdict, deque
+from collections import OrderedDict, defaultdict, deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -50,6 +50,41 @@ RECENT_PER_CUSTOMER = 1000
 """Events since the build kept per customer for their lists (the newest)."""
 BATCH_EVENTS = 5000
 """Events committed together at most."""
+LIST_CACHE_SIZE = 100_000
+"""Lists kept per build (see :class:`ListCache`)."""
+
+
+class ListCache:
+    """Recently answered lists of one build, least recently used dropped first (thread-safe).
+
+    A customer's list changes only with a new build or with their own events since it: the
+    routes cache only lists of customers without such events, and each build has its own cache,
+    so a hot swap starts afresh. Recommenders score the whole catalogue per call; a repeated
+    request then costs a dictionary lookup, as Gorse's cached lists do.
+    """
+
+    def __init__(self, size: int = LIST_CACHE_SIZE) -> None:
+        self._size = size
+        self._lock = threading.Lock()
+        self._lists: OrderedDict[tuple, Any] = OrderedDict()
+
+    def get(self, key: tuple) -> Any | None:
+        with self._lock:
+            found = self._lists.get(key)
+            if found is not None:
+                self._lists.move_to_end(key)
+            return found
+
+    def put(self, key: tuple, value: Any) -> None:
+        with self._lock:
+            self._lists[key] = value
+            self._lists.move_to_end(key)
+            while len(self._lists) > self._size:
+                self._lists.popitem(last=False)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._lists)
 
 
 @dataclass(frozen=True)
@@ -61,6 +96,7 @@ class Served:
     intelligence: CustomerIntelligence | None
     rules: pd.DataFrame | None
     customer_rows: MappingProxyType[str, int]  # str(customer_id) -> row of intelligence.customers
+    lists: ListCache = field(default_factory=ListCache, compare=False)
 
     @property
     def build_id(self) -> str:

@@ -32,15 +32,18 @@ def customer_recommendations(
     at once; a customer the build does not know gets a list from their events since, else the
     cold-start list (the reason says so)."""
     key = id_key(customer_id)
+    recent = state.recent.frame(key)
+    cached = (key, k, exclude_purchased, diversity)
+    if recent is None and (answer := served.lists.get(cached)) is not None:
+        return answer
     frame = served.recommender.recommend(
-        [key],
-        k=k,
-        exclude_purchased=exclude_purchased,
-        diversity=diversity,
-        recent=state.recent.frame(key),
+        [key], k=k, exclude_purchased=exclude_purchased, diversity=diversity, recent=recent
     )
     named = frame["customer_id"].tolist()[0] if len(frame) else key
-    return {"customer_id": named, "build_id": served.build_id, "items": listed(frame, "item_id")}
+    answer = {"customer_id": named, "build_id": served.build_id, "items": listed(frame, "item_id")}
+    if recent is None:
+        served.lists.put(cached, answer)
+    return answer
 
 
 @router.post("/sessions/recommendations", response_model=SessionList)
