@@ -641,8 +641,7 @@ def _serve_demo(settings: Settings, port: int) -> None:
         key = create_key(wh, "read")
     application = create_app(ServeSettings.resolve(settings.db, None, None))
     out.print(
-        f"dashboard: http://127.0.0.1:{port}/  (log in with the read key {key}; "
-        "Ctrl-C stops)",
+        f"dashboard: http://127.0.0.1:{port}/  (log in with the read key {key}; Ctrl-C stops)",
         highlight=False,
         soft_wrap=True,
     )
