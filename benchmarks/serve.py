@@ -11,7 +11,8 @@
   keep-alive connections from an asyncio httpx load generator in a separate process; the two
   runs alternate (trivial, recommendations, trivial, recommendations) and the figures are the
   medians. Targets: ratio of requests/s >= 0.7, recommendation p99 <= 50 ms, no errors.
-* ``events``: ``POST /v1/events``, one event per request (each with its own event_id), from
+* ``events``: ``POST /v1/events``, one event per request (``--events-per-request N`` posts lists
+  of N), each event with its own event_id, from
   ``--event-connections`` concurrent clients for ``--events-seconds`` (the server commits
   the events waiting at once together); afterwards the server is stopped and the events in
   the warehouse are counted. Targets: >= 500 events/s sustained, count in warehouse == count
@@ -168,6 +169,10 @@ def main() -> None:
     parser.add_argument("--events-seconds", type=float, default=60)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--event-connections", type=int, default=64)
+    parser.add_argument(
+        "--events-per-request", type=int, default=1,
+        help="Events in each POST body (1: one object; more: a list).",
+    )  # fmt: skip
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--server", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--load", action="store_true", help=argparse.SUPPRESS)
@@ -216,11 +221,16 @@ def main() -> None:
                     load({**common, "paths": rec_paths, "seconds": args.seconds})
                 )
             n = max(1, int(args.events_seconds * 2000))
+            per = args.events_per_request
+
+            def event(i: int) -> dict:
+                return {"customer_id": ids[i % len(ids)], "item_id": items[i % len(items)],
+                        "event_type": "view", "event_id": f"bench-{i}"}  # fmt: skip
+
             bodies = [
-                json.dumps({"customer_id": ids[i % len(ids)], "item_id": items[i % len(items)],
-                            "event_type": "view", "event_id": f"bench-{i}"})
+                json.dumps(event(i) if per == 1 else [event(i * per + j) for j in range(per)])
                 for i in range(n)
-            ]  # fmt: skip
+            ]
             events = load({**common, "method": "POST", "paths": bodies,
                            "connections": args.event_connections,
                            "seconds": args.events_seconds})  # fmt: skip
@@ -245,8 +255,10 @@ def main() -> None:
         "event_connections": args.event_connections,
         "runs": runs,
         "ratio": round(ratio, 3),
-        "events": {**events, "events_per_second": events["rps"], "stored": stored,
-                   "accepted": events["ok"], "table_grew_by": after - before},
+        "events_per_request": args.events_per_request,
+        "events": {**events, "events_per_second": events["rps"] * args.events_per_request,
+                   "stored": stored, "accepted": events["ok"] * args.events_per_request,
+                   "table_grew_by": after - before},
     }  # fmt: skip
     if args.json:
         print(json.dumps(result, indent=2))
@@ -260,7 +272,8 @@ def main() -> None:
               f"{sum(r['errors'] for r in runs[name])}")  # fmt: skip
     print(f"ratio: {ratio:.2f}")
     e = result["events"]
-    print(f"events: {e['rps']:.0f}/s over {e['seconds']} s, accepted {e['accepted']}, stored "
+    print(f"events ({args.events_per_request} per request): {e['events_per_second']:.0f}/s "
+          f"over {e['seconds']} s, accepted {e['accepted']}, stored "
           f"{e['stored']}, errors {e['errors']}, p99 {e['p99_ms']} ms")  # fmt: skip
 
 
