@@ -31,7 +31,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from tailor import __version__
-from tailor.customers.intelligence import analyse_customers
+from tailor.customers.intelligence import NoPurchases, analyse_customers
 from tailor.dataset import Dataset
 from tailor.errors import TailorError
 from tailor.recommend import REGISTRY, Recommender, factory
@@ -84,9 +84,11 @@ def build(
     rules = association_rules(dataset, min_support=RULES_MIN_SUPPORT)
     steps["rules"] = round(time.perf_counter() - started, 3)
     started = time.perf_counter()
-    intelligence = None
-    if len(dataset.events):
+    intelligence, customers_skipped = None, None
+    try:
         intelligence = analyse_customers(wh, as_of=dataset.as_of, progress=progress)
+    except NoPurchases as exc:  # ratings-only data: recommenders, but no customer analysis
+        customers_skipped = str(exc)
     steps["customers"] = round(time.perf_counter() - started, 3)
     build_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     directory.mkdir(parents=True, exist_ok=True)
@@ -118,7 +120,9 @@ def build(
                 "count": len(rules),
                 "baskets": rules.attrs["baskets"],
             },
-            "customers": None if intelligence is None else intelligence.summary,
+            "customers": (
+                {"skipped": customers_skipped} if intelligence is None else intelligence.summary
+            ),
             "steps": steps,
         }
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2))

@@ -179,3 +179,15 @@ def test_customers_without_a_build_is_a_clear_error(tmp_path: Path):
     result = tailor("customers", "--db", tmp_path / "none.duckdb")
     assert result.exit_code == 1
     assert "tailor build" in result.stderr
+
+
+def test_a_ratings_only_shop_builds_without_customer_intelligence(tmp_path: Path):
+    """Rating data has no purchases: the build publishes its recommenders and says why the
+    customer analysis was skipped; `tailor customers` says there is none."""
+    db = tmp_path / "ratings.duckdb"
+    tailor_json("generate", tmp_path / "files", "--ratings", "--db", db, "--customers", 80,
+                "--items", 40)  # fmt: skip
+    manifest = tailor_json("build", "--db", db)
+    assert manifest["customers"] == {"skipped": "customer intelligence: no purchases before as_of"}
+    result = tailor("customers", "--db", db)
+    assert result.exit_code == 1 and "no customer intelligence" in result.stderr

@@ -58,6 +58,10 @@ SUMMARY_COLUMNS = [
 ]
 
 
+class NoPurchases(TailorError):
+    """The data has no purchases to analyse customers by (e.g. a ratings-only shop)."""
+
+
 @dataclass
 class CustomerIntelligence:
     """Everything :func:`analyse_customers` found.
@@ -140,6 +144,13 @@ def analyse_customers(
             progress("customer intelligence", parts.index(name) / len(parts))
         return _Timer(steps, name)
 
+    bought = wh.con.execute(
+        "SELECT count(*) FROM events WHERE event_type = 'purchase'"
+        + ("" if as_of is None else " AND timestamp < $bound"),
+        {} if as_of is None else {"bound": as_of.to_pydatetime()},
+    ).fetchone()[0]
+    if not bought:
+        raise NoPurchases("customer intelligence: no purchases before as_of")
     end = data_end(wh, as_of)
     with Snapshots(wh, churn_horizon_days, end) as snapshots:
         with step("features"):
@@ -149,7 +160,7 @@ def analyse_customers(
         summary["customers"] = len(table)
         summary["buyers"] = len(features.buyers)
         if features.buyers.empty:
-            raise TailorError("customer intelligence: no purchases before as_of")
+            raise NoPurchases("customer intelligence: no purchases before as_of")
         out = table[["recency_days", "frequency", "monetary", "r_score", "f_score", "m_score"]]
         out = out.copy()
 
