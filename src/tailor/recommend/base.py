@@ -283,7 +283,7 @@ class Recommender(ABC):
         weighted = session.multiply(inverse[None, :]).tocsr()
         reach = weighted @ matrix
         scores = np.asarray((reach @ matrix.T).todense(), dtype=np.float32) * inverse[None, :]
-        floor = self.cold_start_ / max(float(self.cold_start_.max()), 1.0) * 1e-6
+        floor = self._popularity_tie() * 1e-6
         return (scores + floor[None, :]).astype(np.float32)
 
     def _session_reasons(self, session: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
@@ -308,6 +308,11 @@ class Recommender(ABC):
             ]
         return reasons
 
+    def _popularity_tie(self) -> np.ndarray:
+        """Recent popularity scaled to [0, 1]: added with a small weight, it orders the items a
+        recommender scores alike, the most bought lately first."""
+        return self.cold_start_ / max(float(self.cold_start_.max()), 1.0)
+
     def _item_customers(self) -> sp.csr_matrix:
         """Items x customers indicator matrix (cached)."""
         if getattr(self, "_item_customers_cache", None) is None:
@@ -316,7 +321,7 @@ class Recommender(ABC):
 
     def _item_norms(self) -> np.ndarray:
         matrix = self._item_customers()
-        return np.sqrt(np.asarray(matrix.sum(axis=1)).ravel()).astype(np.float32)
+        return np.sqrt(np.asarray(matrix.sum(axis=1)).ravel())
 
     def similar_items(self, items: Iterable[Any], k: int = 10) -> pd.DataFrame:
         """Items most often bought by the same customers (cosine over customers), per item.
@@ -329,8 +334,7 @@ class Recommender(ABC):
         cols = ds.item_index(ids)
         if (cols < 0).any():
             raise TailorError(f"unknown item {ids[cols < 0].tolist()[0]!r}")
-        matrix = self.history_.T.tocsr()
-        norms = np.sqrt(np.asarray(matrix.sum(axis=1)).ravel())
+        matrix, norms = self._item_customers(), self._item_norms()
         together = (matrix[cols] @ matrix.T).toarray().astype(np.float32)
         sims = together / np.maximum(norms[cols, None] * norms[None, :], 1e-9)
         sims[np.arange(len(cols)), cols] = -np.inf

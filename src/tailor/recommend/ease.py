@@ -52,9 +52,7 @@ class EASE(Recommender):
         weights = -inverse / np.diag(inverse)[None, :]
         np.fill_diagonal(weights, 0.0)
         self.weights_ = weights.astype(np.float32)
-        self.tie_ = (1e-6 * self.cold_start_ / max(float(self.cold_start_.max()), 1.0)).astype(
-            np.float32
-        )
+        self.tie_ = (1e-6 * self._popularity_tie()).astype(np.float32)
 
     def _score(self, rows: np.ndarray) -> np.ndarray:
         history = sp.csr_matrix(self.history_[rows][:, self.items_])

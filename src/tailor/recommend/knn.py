@@ -42,7 +42,7 @@ class ItemKNN(Recommender):
 
     def _score(self, rows: np.ndarray) -> np.ndarray:
         scores = (self.history_[rows] @ self.similarity_).toarray()
-        tie = self.cold_start_ / max(float(self.cold_start_.max()), 1.0)
+        tie = self._popularity_tie()
         return scores + 1e-6 * tie
 
     def _reasons(self, rows: np.ndarray, items: np.ndarray, scores: np.ndarray) -> np.ndarray:

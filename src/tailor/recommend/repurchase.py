@@ -85,7 +85,7 @@ class PersonalFrequency(Recommender):
 
     def _score(self, rows: np.ndarray) -> np.ndarray:
         scores = self.weights_[rows].toarray().astype(np.float32)
-        tie = self.cold_start_ / max(float(self.cold_start_.max()), 1.0)
+        tie = self._popularity_tie()
         return scores + POPULARITY_TIE_BREAK * tie
 
     def _reasons(self, rows: np.ndarray, items: np.ndarray, scores: np.ndarray) -> np.ndarray:

@@ -43,7 +43,7 @@ class Trending(Recommender):
         growth = (recent + self.smoothing) / (expected + self.smoothing)
         self.recent_ = recent
         self.expected_ = expected
-        tie = self.cold_start_ / max(float(self.cold_start_.max()), 1.0)
+        tie = self._popularity_tie()
         self.scores_ = (recent * growth + 1e-6 * tie).astype(np.float32)
 
     def _score(self, rows: np.ndarray) -> np.ndarray:

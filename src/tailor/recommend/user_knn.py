@@ -61,7 +61,7 @@ class UserKNN(Recommender):
     def _score(self, rows: np.ndarray) -> np.ndarray:
         weights = self._neighbours(rows)
         scores = np.asarray((weights @ self.history_).todense(), dtype=np.float32)
-        tie = self.cold_start_ / max(float(self.cold_start_.max()), 1.0)
+        tie = self._popularity_tie()
         return scores + 1e-6 * tie
 
     def _reasons(self, rows: np.ndarray, items: np.ndarray, scores: np.ndarray) -> np.ndarray:
