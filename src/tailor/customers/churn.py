@@ -104,11 +104,7 @@ class Snapshots(PurchaseTable):
     def examples(self, cutoff: pd.Timestamp) -> tuple[pd.DataFrame, np.ndarray]:
         """(model inputs of the buyers before ``cutoff``, 1 where they then bought nothing)."""
         x = self.inputs(cutoff)
-        came_back = self.wh.con.execute(
-            "SELECT DISTINCT customer_id FROM events WHERE event_type = 'purchase' "
-            "AND timestamp >= $start AND timestamp < $end",
-            {"start": cutoff.to_pydatetime(), "end": (cutoff + self.horizon).to_pydatetime()},
-        ).df()["customer_id"]
+        came_back = self.buyers_between(cutoff, cutoff + self.horizon)
         return x, (~x.index.isin(came_back)).astype(int)
 
     def stack(self, cutoffs: list[pd.Timestamp]) -> tuple[pd.DataFrame, np.ndarray]:

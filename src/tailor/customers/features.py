@@ -167,6 +167,24 @@ class PurchaseTable:
         table = base.join(_department_shares(shares, names), how="left")
         return CustomerFeatures(table=_finish(table), reference_day=ref, departments=names)
 
+    def purchases(self, bound: pd.Timestamp | None = None) -> pd.DataFrame:
+        """customer_id, timestamp and value (the spend defined above) of every purchase before
+        ``bound`` (all the table holds when None)."""
+        where = "" if bound is None else "AND timestamp < $bound"
+        return self.wh.con.execute(
+            "SELECT customer_id, timestamp, spend AS value FROM __purchases "
+            f"WHERE event_type = 'purchase' {where}",
+            {} if bound is None else {"bound": bound.to_pydatetime()},
+        ).df()
+
+    def buyers_between(self, start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:
+        """The customers with a purchase from ``start`` (inclusive) to ``end`` (exclusive)."""
+        return self.wh.con.execute(
+            "SELECT DISTINCT customer_id FROM __purchases WHERE event_type = 'purchase' "
+            "AND timestamp >= $start AND timestamp < $end",
+            {"start": start.to_pydatetime(), "end": end.to_pydatetime()},
+        ).df()["customer_id"]
+
 
 # Purchases and returns before the bound, with their spend and department; a temp table, since
 # every aggregate below reads it.

@@ -27,6 +27,7 @@ from tailor.customers.anomalies import detect
 from tailor.customers.attributes import predict_attributes
 from tailor.customers.churn import Snapshots, data_end, evaluate_churn, fit_churn
 from tailor.customers.clv import clv_report
+from tailor.customers.features import PurchaseTable
 from tailor.customers.segments import RFM_SEGMENTS, cluster_customers, rfm_segment, segment_profiles
 from tailor.errors import TailorError
 from tailor.store.warehouse import Warehouse
@@ -183,7 +184,7 @@ def analyse_customers(
                 skipped["clusters"] = "too few buyers to cluster"
 
         with step("lifetime value"):
-            purchases = purchase_values(wh, end)
+            purchases = snapshots.purchases(end)
             clv_columns = ["clv", "p_alive", "expected_purchases", "clv_reason"]
             try:
                 clv = clv_report(purchases, as_of=end, horizon_days=clv_horizon_days)
@@ -260,14 +261,8 @@ def analyse_customers(
 def purchase_values(wh: Warehouse, bound: pd.Timestamp | None = None) -> pd.DataFrame:
     """customer_id, timestamp, value of every purchase before ``bound`` (all when None); the
     value is quantity x catalogue price where a file gave none."""
-    where = "" if bound is None else "AND e.timestamp < $bound"
-    return wh.con.execute(
-        "SELECT e.customer_id, e.timestamp, "
-        "coalesce(e.value, coalesce(e.quantity, 1) * i.price, 0) AS value "
-        "FROM events e LEFT JOIN items i USING (item_id) "
-        f"WHERE e.event_type = 'purchase' {where}",
-        {} if bound is None else {"bound": bound.to_pydatetime()},
-    ).df()
+    with PurchaseTable(wh, bound) as table:
+        return table.purchases()
 
 
 # Anomalies count purchase lines rather than units: some shops record fuel in litres or other
