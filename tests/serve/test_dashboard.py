@@ -442,3 +442,24 @@ def test_sales_kpis_and_weekly_revenue_by_hand() -> None:
     # With as_of, the last day is the day before it, whatever the events.
     cut = SimpleNamespace(events=events, items=items, n_items=2, as_of=pd.Timestamp("2024-04-29"))
     assert {k.name: k.recent for k in sales_kpis(cut)}["revenue"] == 0.0
+
+
+def test_sales_are_computed_once_per_build():
+    from tailor.serve.dashboard import kpis
+
+    events = pd.DataFrame(
+        {
+            "customer": [0, 1], "item": [0, 0], "basket": [0, 1],
+            "timestamp": pd.to_datetime(["2024-01-01", "2024-01-08"]),
+            "event_type": pd.Categorical(["purchase", "purchase"]),
+            "quantity": [1.0, 1.0], "value": [2.0, 3.0], "weight": [1.0, 1.0],
+        }
+    )  # fmt: skip
+    ds = SimpleNamespace(events=events, items=pd.DataFrame({"item_id": [1]}), n_items=1, as_of=None)
+    first = kpis.build_sales("build-a", ds)
+    assert kpis.build_sales("build-a", ds) is first
+    assert first.purchases["spend"].tolist() == [2.0, 3.0]
+    assert first.weekly.tolist() == [2.0, 3.0]
+    kpis.build_sales("build-b", ds)
+    kpis.build_sales("build-c", ds)
+    assert kpis.build_sales("build-a", ds) is not first  # only the last two builds are kept

@@ -8,6 +8,8 @@ up to and including its last day, with the 4 weeks before.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -100,9 +102,10 @@ LABELS = {
 }
 
 
-def sales_kpis(ds: Dataset) -> list[Kpi]:
-    """Revenue, buying customers, baskets and average basket value, each with its trend."""
-    bought = purchases(ds)
+def sales_kpis(ds: Dataset, bought: pd.DataFrame | None = None) -> list[Kpi]:
+    """Revenue, buying customers, baskets and average basket value, each with its trend
+    (``bought``: :func:`purchases` of ``ds``, when already at hand)."""
+    bought = purchases(ds) if bought is None else bought
     end = last_day(ds)
     if end is None:
         recent = before = bought.iloc[:0]
@@ -119,10 +122,10 @@ def sales_kpis(ds: Dataset) -> list[Kpi]:
     ]
 
 
-def weekly_revenue(ds: Dataset) -> pd.Series:
+def weekly_revenue(ds: Dataset, bought: pd.DataFrame | None = None) -> pd.Series:
     """Revenue per week (Monday to Sunday), indexed by the week's Monday; weeks without sales
     are 0. The first and last weeks may be partial."""
-    bought = purchases(ds)
+    bought = purchases(ds) if bought is None else bought
     if not len(bought):
         return pd.Series(dtype="float64", name="revenue")
     stamp = pd.to_datetime(bought["timestamp"])
@@ -130,3 +133,33 @@ def weekly_revenue(ds: Dataset) -> pd.Series:
     weekly = bought["spend"].groupby(monday.to_numpy()).sum()
     weeks = pd.date_range(weekly.index.min(), weekly.index.max(), freq="7D")
     return weekly.reindex(weeks, fill_value=0.0).rename("revenue")
+
+
+@dataclass(frozen=True)
+class BuildSales:
+    """A build's purchases and the overview's figures from them."""
+
+    purchases: pd.DataFrame
+    kpis: list[Kpi]
+    weekly: pd.Series
+
+
+_BUILDS: OrderedDict[str, BuildSales] = OrderedDict()
+_BUILDS_LOCK = threading.Lock()
+KEEP_BUILDS = 2
+"""Builds whose sales are kept: the one served, and the one a hot swap replaced."""
+
+
+def build_sales(key: str, ds: Dataset) -> BuildSales:
+    """The sales of the build ``key`` (its folder), computed once: they change only with the
+    build, and the pages that show them are requested far more often than builds are made."""
+    with _BUILDS_LOCK:
+        found = _BUILDS.get(key)
+    if found is None:
+        bought = purchases(ds)
+        found = BuildSales(bought, sales_kpis(ds, bought), weekly_revenue(ds, bought))
+        with _BUILDS_LOCK:
+            _BUILDS[key] = found
+            while len(_BUILDS) > KEEP_BUILDS:
+                _BUILDS.popitem(last=False)
+    return found

@@ -26,7 +26,7 @@ from fastapi.templating import Jinja2Templates
 from tailor.dataset import Dataset
 from tailor.recommend.rules import bundles as top_bundles
 from tailor.serve.dashboard.charts import segments_chart, weekly_revenue_chart
-from tailor.serve.dashboard.kpis import purchases, sales_kpis, weekly_revenue
+from tailor.serve.dashboard.kpis import build_sales
 from tailor.serve.routes.items import known_item
 from tailor.serve.state import Served, ServingState, id_key
 from tailor.serve.views import customer_row, listed, recent_purchases, records, suggested_actions
@@ -301,7 +301,8 @@ def overview(request: Request, viewer: Signed) -> HTMLResponse:
     """KPIs with their trend, weekly revenue, RFM segments, clusters, this week's anomalies."""
     served = viewer.served
     ds = served.recommender.dataset_
-    weekly = weekly_revenue(ds)
+    sales = build_sales(str(served.info.path), ds)
+    weekly = sales.weekly
     found = served.intelligence
     segments = clusters = anomalies = None
     segment_figure = None
@@ -321,7 +322,7 @@ def overview(request: Request, viewer: Signed) -> HTMLResponse:
         viewer,
         page="overview",
         figures=True,
-        kpis=sales_kpis(ds),
+        kpis=sales.kpis,
         period=(dataset.get("first_event"), dataset.get("last_event")),
         weekly=[(day.strftime("%Y-%m-%d"), float(v)) for day, v in weekly.items()],
         weekly_figure=weekly_revenue_chart(weekly) if len(weekly) else None,
@@ -427,7 +428,7 @@ def item_page(request: Request, viewer: Signed, item_id: str) -> HTMLResponse:
         for name, value in ds.items.iloc[column].items()
         if name != "item_id" and not _missing(value)
     }
-    bought = purchases(ds)
+    bought = build_sales(str(served.info.path), ds).purchases
     bought = bought.loc[bought["item"].to_numpy() == column]
     sales = {
         "revenue": float(bought["spend"].sum()),
