@@ -30,7 +30,7 @@ from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_sco
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from tailor.customers.features import CustomerFeatures, PurchaseTable
+from tailor.customers.features import CustomerFeatures, PurchaseTable, reference_day
 from tailor.errors import TailorError
 from tailor.store.warehouse import Warehouse
 
@@ -281,10 +281,10 @@ def data_end(wh: Warehouse, bound: pd.Timestamp | None) -> pd.Timestamp:
     """The exclusive end of the data: ``bound``, or midnight after the last event's day."""
     if bound is not None:
         return bound
-    last = wh.con.execute("SELECT max(timestamp) FROM events").fetchone()[0]
+    last = reference_day(wh, None)
     if last is None:
         raise TailorError("churn: the warehouse has no events")
-    return pd.Timestamp(last).normalize() + pd.Timedelta(days=1)
+    return last + pd.Timedelta(days=1)
 
 
 @dataclass(frozen=True)
