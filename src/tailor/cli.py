@@ -631,21 +631,18 @@ def demo(
 
 
 def _serve_demo(settings: Settings, port: int) -> None:
-    """Serve the demo warehouse with a fresh read key for the dashboard's login."""
-    import uvicorn
-
-    from tailor.serve import ServeSettings, create_app
+    """Serve the demo warehouse, as `tailor serve` does, with a fresh read key for the
+    dashboard's login."""
     from tailor.serve.auth import create_key
 
     with open_warehouse(settings) as wh:
         key = create_key(wh, "read")
-    application = create_app(ServeSettings.resolve(settings.db, None, None))
     out.print(
         f"dashboard: http://127.0.0.1:{port}/  (log in with the read key {key}; Ctrl-C stops)",
         highlight=False,
         soft_wrap=True,
     )
-    uvicorn.run(application, host="127.0.0.1", port=port, log_level="warning")
+    serve(host="127.0.0.1", port=port, cors_origin=None, db=settings.db, config=None)
 
 
 @app.command()
