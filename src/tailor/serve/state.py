@@ -130,7 +130,7 @@ def id_key(value: Any) -> str:
     return str(value).strip()
 
 
-class RecentEvents:
+class EventsSinceBuild:
     """Events accepted since the served build's data was read, per customer, in memory.
 
     Each event gets a sequence number; a rebuild notes the number it started at and, once its
@@ -270,7 +270,7 @@ class ServingState:
         ensure_table(self.wh)
         self.keys = KeyRing()
         self.keys.load(self.wh)
-        self.recent = RecentEvents()
+        self.recent = EventsSinceBuild()
         self.served: Served | None = None
         try:
             self.served = load_served(current_build(builds_dir(settings.db)))
