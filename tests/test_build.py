@@ -50,8 +50,9 @@ def test_build_publishes_a_complete_folder(
     assert info.path == tmp_path / "builds" / info.build_id
     assert _entries(info.path) == {
         "manifest.json", "interactions.npz", "customer_ids.npy", "item_ids.npy", "dataset.pkl",
-        "recommenders", "rules.parquet", "customers",
+        "recommenders", "rules.parquet", "customers", "offers",
     }  # fmt: skip
+    assert _entries(info.path / "offers") == {"scores.parquet", "campaigns.parquet", "summary.json"}
     assert _entries(info.path / "recommenders") == {f"{name}.pkl" for name in REGISTRY}
     assert _entries(info.path / "customers") == {
         "customers.parquet", "segments.parquet", "clusters.parquet", "anomalies.parquet",
@@ -66,7 +67,7 @@ def test_build_publishes_a_complete_folder(
     assert manifest["warehouse"] == str(wh.path.resolve())
     assert manifest["dataset"] == synthetic_dataset.summary()
     assert manifest["dataset"]["customers"] == 200 and manifest["dataset"]["items"] == 300
-    assert set(manifest["steps"]) == {"dataset", "validation", "rules", "customers"} | {
+    assert set(manifest["steps"]) == {"dataset", "validation", "rules", "customers", "offers"} | {
         f"fit {n}" for n in REGISTRY
     }
     # The pairs bought together, as association_rules finds them on the same dataset.

@@ -34,6 +34,8 @@ from tailor import __version__
 from tailor.customers.intelligence import NoPurchases, analyse_customers
 from tailor.dataset import Dataset
 from tailor.errors import TailorError
+from tailor.marketing.offers import NoCampaigns
+from tailor.marketing.targeting import analyse_offers
 from tailor.recommend import REGISTRY, Recommender, factory
 from tailor.recommend.rules import association_rules
 from tailor.store.warehouse import Warehouse
@@ -90,6 +92,13 @@ def build(
     except NoPurchases as exc:  # ratings-only data: recommenders, but no customer analysis
         customers_skipped = str(exc)
     steps["customers"] = round(time.perf_counter() - started, 3)
+    started = time.perf_counter()
+    offers, offers_skipped = None, None
+    try:
+        offers = analyse_offers(wh, as_of=dataset.as_of, progress=progress)
+    except NoCampaigns as exc:  # no campaign history: everything else, but no offer scores
+        offers_skipped = str(exc)
+    steps["offers"] = round(time.perf_counter() - started, 3)
     build_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     directory.mkdir(parents=True, exist_ok=True)
     staging = directory / f".{build_id}.partial"
@@ -107,6 +116,8 @@ def build(
         save_rules(rules, staging / "rules.parquet")
         if intelligence is not None:
             intelligence.save(staging / "customers")
+        if offers is not None:
+            offers.save(staging / "offers")
         manifest = {
             "build_id": build_id,
             "created_at": datetime.now(UTC).isoformat(),
@@ -123,6 +134,7 @@ def build(
             "customers": (
                 {"skipped": customers_skipped} if intelligence is None else intelligence.summary
             ),
+            "offers": {"skipped": offers_skipped} if offers is None else offers.summary,
             "steps": steps,
         }
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2))

@@ -923,6 +923,151 @@ def _print_mapping(title: str, mapping: dict[str, Any]) -> None:
     out.print(table)
 
 
+# -- marketing ---------------------------------------------------------------------------------
+
+
+def _offer_scores(settings: Settings) -> Any:
+    from tailor.build import builds_dir, current_build
+    from tailor.marketing.targeting import OfferScores
+
+    info = current_build(builds_dir(settings.db))
+    if "skipped" in (info.manifest.get("offers") or {}):
+        skipped = info.manifest["offers"]["skipped"]
+        raise TailorError(f"the current build has no offer scores: {skipped}")
+    return info, OfferScores.load(info.path / "offers")
+
+
+@app.command()
+@user_errors
+def offers(
+    campaign: Annotated[
+        str | None,
+        typer.Option(help="Target this open campaign: its customers by redemption probability."),
+    ] = None,
+    budget: Annotated[
+        int | None, typer.Option(min=0, help="At most N customers (the list's length).")
+    ] = None,
+    max_cost: Annotated[
+        float | None,
+        typer.Option(min=0.0, help="A cost budget: as many customers as it pays contacts for."),
+    ] = None,
+    contact_cost: Annotated[
+        float | None,
+        typer.Option(min=0.0, help="Cost of one contact; alone: only customers worth more."),
+    ] = None,
+    max_per_customer: Annotated[
+        int, typer.Option(min=1, help="Contact rule: at most N offers per customer.")
+    ] = 1,
+    evaluation: Annotated[
+        bool, typer.Option(help="Show the response model's test on held-out campaigns instead.")
+    ] = False,
+    output: Annotated[
+        Path | None, typer.Option(help="Write the list to FILE.csv (an email tool's) or .parquet.")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, help="Rows shown in the terminal table.")] = 20,
+    db: DbOption = None,
+    config: ConfigOption = None,
+    json_: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Next-best offers, or a campaign's target list: customer_id, campaign_id, offer_id,
+    probability, expected_value, reason. Opted-out customers are never listed."""
+    from tailor.marketing.targeting import next_best_offers, target_campaign
+
+    settings = load_settings(db, config)
+    info, found = _offer_scores(settings)
+    if evaluation:
+        data = found.summary.get("evaluation", {})
+
+        def render_evaluation() -> None:
+            if "skipped" in data:
+                out.print(f"no evaluation: {data['skipped']}")
+                return
+            import pandas as pd
+
+            frame = pd.DataFrame(data["metrics"])
+            _print_frame(
+                frame,
+                f"offer response on held-out campaigns {', '.join(data['test_campaigns'])} "
+                f"({data['n_test']:,} members, {data['redemption_rate']:.1%} redeemed)",
+            )
+
+        emit(data, json_, render_evaluation)
+        return
+    if found.scores.empty:
+        raise TailorError(
+            f"build {info.build_id} has no open campaign to offer (none runs on or after the "
+            "data's last day); ingest a planned campaign (campaigns, campaign offers) and rebuild"
+        )
+    if campaign is not None:
+        frame = target_campaign(found.scores, campaign, budget, max_cost, contact_cost)
+        frame = frame.groupby("customer_id", sort=False).head(max_per_customer)
+        title = f"campaign {campaign}: {len(frame):,} customers by redemption probability"
+    else:
+        if max_cost is not None or contact_cost is not None:
+            raise TailorError("--max-cost and --contact-cost need --campaign")
+        frame = next_best_offers(found.scores, max_per_customer)
+        if budget is not None:
+            frame = frame.head(budget)
+        title = f"next best offers: {len(frame):,} rows, highest expected value first"
+    if output is not None:
+        _write_table(frame, output)
+    if json_:
+        emit(_records(frame), True, lambda: None)
+    elif output is not None:
+        out.print(f"{len(frame):,} rows written to {output}")
+    else:
+        columns = ["customer_id", "campaign_id", "offer_id", "probability", "expected_value"]
+        _print_frame(frame[columns].head(limit), title)
+        out.print("reasons: --output FILE.csv or --json")
+
+
+@app.command()
+@user_errors
+def service(
+    customer: Annotated[str, typer.Argument(help="The customer id.")],
+    k: Annotated[int, typer.Option("--k", min=1, help="Products to suggest.")] = 5,
+    db: DbOption = None,
+    config: ConfigOption = None,
+    json_: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Talking points for a service agent: segment, value, churn risk and reasons, recent
+    returns, the next best offer and products to suggest."""
+    from tailor.build import load_recommender
+    from tailor.marketing.service import recent_returns, service_view
+    from tailor.marketing.targeting import OfferScores
+    from tailor.recommend.base import describe_items
+
+    settings = load_settings(db, config)
+    info, found = _intelligence(settings)
+    rows = found.customers.loc[found.customers["customer_id"].astype(str) == customer.strip()]
+    if rows.empty:
+        raise TailorError(f"unknown customer {customer!r} in build {info.build_id}")
+    try:
+        scores = OfferScores.load(info.path / "offers").scores
+        mine = scores.loc[scores["customer_id"].astype(str) == customer.strip()]
+    except TailorError:
+        mine = None
+    recommender = load_recommender(info)
+    known = rows["customer_id"].to_numpy(dtype=object)
+    recommendations = recommender.recommend(known, k=k, exclude_purchased=True)
+    ds = recommender.dataset_
+    columns = ds.item_index(recommendations["item_id"])
+    recommendations["title"] = describe_items(ds, columns) if len(columns) else []
+    with open_warehouse(settings, read_only=True) as wh:
+        returns = recent_returns(wh, known[0])
+    view = service_view(_records(rows)[0], mine, recommendations, returns)
+
+    def render() -> None:
+        segment = view["segment"] or "no segment"
+        out.print(f"[bold]customer {view['customer_id']}[/bold] ({segment})")
+        for n, point in enumerate(view["talking_points"], 1):
+            out.print(f"{n}. {point}", highlight=False)
+
+    emit(json.loads(json.dumps(view, default=str)), json_, render)
+
+
 # -- serving -----------------------------------------------------------------------------------
 
 

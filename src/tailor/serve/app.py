@@ -12,7 +12,15 @@ from fastapi.responses import JSONResponse
 from tailor import __version__
 from tailor.errors import TailorError
 from tailor.serve import dashboard
-from tailor.serve.routes import admin, customers, events, health, items, recommendations
+from tailor.serve.routes import (
+    admin,
+    customers,
+    events,
+    health,
+    items,
+    marketing,
+    recommendations,
+)
 from tailor.serve.settings import ServeSettings
 from tailor.serve.state import ServingState
 
@@ -46,7 +54,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
             allow_methods=["GET", "POST"],
             allow_headers=["X-API-Key", "Content-Type"],
         )
-    for module in (health, recommendations, items, customers, events, admin):
+    for module in (health, recommendations, items, customers, marketing, events, admin):
         app.include_router(module.router, prefix=PREFIX)
     app.include_router(dashboard.router)  # the dashboard's pages, then its files
     app.mount("/static", dashboard.static_files(), name="static")

@@ -141,6 +141,51 @@ class Customer360(BaseModel):
     actions: list[Action]
 
 
+class Offer(BaseModel):
+    customer_id: int | str
+    campaign_id: int | str
+    offer_id: int | str | None = Field(
+        description="The campaign's coupon on the products the customer buys most, if any."
+    )
+    probability: float = Field(description="Probability that the customer redeems.")
+    value: float | None = Field(description="Value of one redemption.")
+    expected_value: float | None = Field(description="probability x value.")
+    reason: str
+
+
+class OfferList(BaseModel):
+    build_id: str
+    campaign: str | None
+    offers: list[Offer]
+
+
+class Suggestion(BaseModel):
+    item_id: int | str
+    title: str | None
+    reason: str
+
+
+class Return(BaseModel):
+    item_id: int | str
+    title: str | None
+    timestamp: datetime
+    value: float | None
+
+
+class ServiceView(BaseModel):
+    build_id: str
+    customer_id: int | str
+    segment: str | None
+    segment_meaning: str | None
+    clv: float | None
+    churn_probability: float | None
+    churn_reason: str | None
+    returns: list[Return]
+    next_best_offer: Offer | None
+    products: list[Suggestion]
+    talking_points: list[str] = Field(description="What to know and say, most important first.")
+
+
 class Segments(BaseModel):
     build_id: str
     rfm_segments: list[dict[str, Any]]

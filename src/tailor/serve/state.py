@@ -35,6 +35,7 @@ from tailor.build import build as run_build
 from tailor.config import load_settings
 from tailor.customers.intelligence import CustomerIntelligence
 from tailor.errors import TailorError
+from tailor.marketing.targeting import OfferScores
 from tailor.recommend import Recommender
 from tailor.serve.auth import KeyRing, create_key, ensure_table
 from tailor.serve.settings import ServeSettings
@@ -96,6 +97,7 @@ class Served:
     intelligence: CustomerIntelligence | None
     rules: pd.DataFrame | None
     customer_rows: MappingProxyType[str, int]  # str(customer_id) -> row of intelligence.customers
+    offers: pd.DataFrame | None = None  # the build's offer scores, indexed by str(customer_id)
     lists: ListCache = field(default_factory=ListCache, compare=False)
 
     @property
@@ -118,11 +120,16 @@ def load_served(info: BuildInfo) -> Served:
     if intelligence is not None:
         ids = intelligence.customers["customer_id"].astype(str)
         rows = dict(zip(ids, range(len(ids)), strict=True))
+    try:
+        scores = OfferScores.load(info.path / "offers").scores
+        offers = scores.set_index(scores["customer_id"].astype(str).rename("key")).sort_index()
+    except TailorError:
+        offers = None
     ds = recommender.dataset_
     if ds.n_customers and ds.n_items:  # warm the caches before the first request
         recommender.recommend(ds.customer_ids[:1], k=1)
         recommender.recommend_session(ds.item_ids[:1], k=1)
-    return Served(info, recommender, intelligence, rules, MappingProxyType(rows))
+    return Served(info, recommender, intelligence, rules, MappingProxyType(rows), offers)
 
 
 def id_key(value: Any) -> str:
