@@ -1073,6 +1073,64 @@ def service(
 
 @app.command()
 @user_errors
+def forecast(
+    horizon_weeks: Annotated[int, typer.Option(min=1, help="Weeks ahead to forecast.")] = 8,
+    by: Annotated[
+        str | None,
+        typer.Option(help="department: also forecast each of the --top departments of most sales."),
+    ] = None,
+    top: Annotated[int, typer.Option(min=1, help="With --by, how many departments.")] = 8,
+    backtest_windows: Annotated[
+        int, typer.Option(min=1, help="Rolling-origin backtest windows of --horizon-weeks each.")
+    ] = 3,
+    level: Annotated[
+        float, typer.Option(min=0.5, max=0.99, help="Coverage of the prediction intervals.")
+    ] = 0.9,
+    as_of: Annotated[
+        str | None, typer.Option(help="Forecast from the sales up to this date.")
+    ] = None,
+    db: DbOption = None,
+    config: ConfigOption = None,
+    json_: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Weekly sales forecasts with prediction intervals (ETS), backtested against seasonal-naive
+    and last-value (MASE, sMAPE)."""
+    from tailor.insights.forecast import forecast_sales
+
+    settings = load_settings(db, config)
+    with open_warehouse(settings, read_only=True) as wh, err.status("forecasting"):
+        found = forecast_sales(
+            wh, horizon_weeks=horizon_weeks, by=by, backtest_windows=backtest_windows,
+            level=level, top=top, as_of=as_of,
+        )  # fmt: skip
+    data = found.to_dict()
+
+    def render() -> None:
+        title = f"backtest: {found.backtest_windows} x {horizon_weeks} weeks"
+        table = Table("series", "model", "MASE", "sMAPE %", title=title)
+        for row in found.backtest.itertuples(index=False):
+            name = row.model
+            if name == "ets":
+                name = f"ets ({found.models[row.series]})"
+            elif name == "seasonal_naive":
+                name = f"seasonal_naive ({found.season_weeks} weeks)"
+            table.add_row(row.series, name, f"{row.mase:.3f}", f"{row.smape:.2f}")
+        out.print(table)
+        table = Table("series", "week", "forecast", f"lower {level:.0%}", f"upper {level:.0%}",
+                      title=f"weekly sales after {data['last_week']}")  # fmt: skip
+        for row in found.forecasts.itertuples(index=False):
+            table.add_row(row.series, str(row.week.date()), f"{row.forecast:,.0f}",
+                          f"{row.lower:,.0f}", f"{row.upper:,.0f}")  # fmt: skip
+        out.print(table)
+        for note in found.notes:
+            out.print(f"note: {note}", highlight=False)
+
+    emit(data, json_, render)
+
+
+@app.command()
+@user_errors
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8000,

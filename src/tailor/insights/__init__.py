@@ -1,0 +1,2 @@
+"""Insights for the business, read from the warehouse: reports and weekly sales forecasts
+(:mod:`tailor.insights.forecast`)."""
