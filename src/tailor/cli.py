@@ -721,6 +721,49 @@ def _intelligence(settings: Settings) -> Any:
 
 @app.command()
 @user_errors
+def report(
+    output: Annotated[
+        Path, typer.Option(help="Folder of the report: index.html and its PNG charts.")
+    ],
+    as_of: Annotated[
+        str | None, typer.Option(help="Report on the events up to this date [default: all].")
+    ] = None,
+    horizon_weeks: Annotated[
+        int, typer.Option(min=1, help="Weeks the sales forecast looks ahead.")
+    ] = 8,
+    db: DbOption = None,
+    config: ConfigOption = None,
+    json_: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """The business report: sales by week, department, store and segment, basket KPIs,
+    campaigns, top movers, customer flow and a sales forecast, as a page with PNG charts."""
+    from tailor.insights.reports import KPI_NAMES, write_report
+
+    settings = load_settings(db, config)
+    with open_warehouse(settings, read_only=True) as wh, progress_bar(not json_) as update:
+        info = write_report(wh, output, as_of=as_of, progress=update, horizon_weeks=horizon_weeks)
+    data = info.as_dict()
+
+    def render() -> None:
+        out.print(f"report written to {info.path}", markup=False, highlight=False, soft_wrap=True)
+        title = f"the 4 weeks to {data['last_day']} (data from {data['first_day']})"
+        table = Table("measure", "value", "vs the 4 weeks before", title=title)
+        for key, name in KPI_NAMES.items():
+            kpi = info.kpis[key]
+            change = "—" if kpi["change"] is None else f"{kpi['change']:+.1%}"
+            digits = 0 if key in ("customers", "baskets") else 2
+            table.add_row(name, f"{kpi['value']:,.{digits}f}", change)
+        out.print(table)
+        for key, note in info.sections.items():
+            if note:
+                err.print(f"{key}: {note}", markup=False, highlight=False, soft_wrap=True)
+
+    emit(data, json_, render)
+
+
+@app.command()
+@user_errors
 def customers(
     output: Annotated[
         Path | None, typer.Option(help="Write every customer to FILE.parquet or FILE.csv.")
