@@ -50,7 +50,7 @@ def test_build_publishes_a_complete_folder(
     assert info.path == tmp_path / "builds" / info.build_id
     assert _entries(info.path) == {
         "manifest.json", "interactions.npz", "customer_ids.npy", "item_ids.npy", "dataset.pkl",
-        "recommenders", "rules.parquet", "customers", "offers",
+        "recommenders", "rules.parquet", "customers", "offers", "opt_outs.parquet",
     }  # fmt: skip
     assert _entries(info.path / "offers") == {"scores.parquet", "campaigns.parquet", "summary.json"}
     assert _entries(info.path / "recommenders") == {f"{name}.pkl" for name in REGISTRY}

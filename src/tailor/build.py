@@ -36,11 +36,14 @@ from tailor.dataset import Dataset
 from tailor.errors import TailorError
 from tailor.marketing.offers import NoCampaigns
 from tailor.marketing.targeting import analyse_offers
+from tailor.privacy.consent import save_opt_outs
 from tailor.recommend import REGISTRY, Recommender, factory
 from tailor.recommend.rules import association_rules
 from tailor.store.warehouse import Warehouse
 
 VALIDATION_DAYS = 28
+CONSENT_FILE = "opt_outs.parquet"
+"""The consent opt-outs as the build saw them (see :func:`tailor.privacy.consent.save_opt_outs`)."""
 SELECTION_K = 20
 FALLBACK = "recency_frequency"  # the default when there is too little data to validate
 MIN_VALIDATION_CUSTOMERS = 20
@@ -118,6 +121,7 @@ def build(
             intelligence.save(staging / "customers")
         if offers is not None:
             offers.save(staging / "offers")
+        save_opt_outs(wh, staging / CONSENT_FILE)
         manifest = {
             "build_id": build_id,
             "created_at": datetime.now(UTC).isoformat(),

@@ -280,13 +280,16 @@ def recommend(
     json_: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:
-    """Recommendations from the current build: customer_id, rank, item_id, score, reason."""
+    """Recommendations from the current build: customer_id, rank, item_id, score, reason.
+    Customers who opted out of personalization get the non-personalized list."""
     from tailor.build import builds_dir, current_build, load_recommender
+    from tailor.privacy.consent import respect_personalization
 
     if bool(customer) == all_:
         raise TailorError("name customers with --customer ID, or pass --all")
     settings = load_settings(db, config)
-    recommender = load_recommender(current_build(builds_dir(settings.db)), model)
+    info = current_build(builds_dir(settings.db))
+    recommender = load_recommender(info, model)
     ids = recommender.dataset_.customer_ids if all_ else np.asarray(customer, dtype=object)
     with err.status("recommending"):
         frame = recommender.recommend(
@@ -296,6 +299,7 @@ def recommend(
             diversity=diversity,
             max_per_category=max_per_category,
         )
+    frame = respect_personalization(frame, recommender, _opted_out(settings, info), list(ids), k)
     if output is not None:
         _write_table(frame, output)
     if json_:
@@ -304,6 +308,24 @@ def recommend(
         _print_frame(frame, f"recommendations ({recommender.name})")
     else:
         out.print(f"{len(frame):,} recommendations written to {output}")
+
+
+def _opted_out(settings: Settings, info: Any, purpose: str = "personalization") -> set[str]:
+    """Who opted out of ``purpose`` now, from the warehouse; when a running server holds it,
+    as the build saw it (with a warning)."""
+    from tailor.build import CONSENT_FILE
+    from tailor.privacy.consent import load_opt_outs, opted_out
+
+    try:
+        with open_warehouse(settings, read_only=True) as wh:
+            return opted_out(wh, purpose)
+    except TailorError:
+        err.print(
+            f"warning: {settings.db} is in use (by tailor serve?); consent as of build "
+            f"{info.build_id} applies — the server applies changes since at once",
+            highlight=False,
+        )
+        return load_opt_outs(info.path / CONSENT_FILE, purpose)
 
 
 @app.command()
@@ -977,7 +999,10 @@ def _offer_scores(settings: Settings) -> Any:
     if "skipped" in (info.manifest.get("offers") or {}):
         skipped = info.manifest["offers"]["skipped"]
         raise TailorError(f"the current build has no offer scores: {skipped}")
-    return info, OfferScores.load(info.path / "offers")
+    found = OfferScores.load(info.path / "offers")
+    opted = _opted_out(settings, info, "marketing")  # consent applies at once, not next build
+    found.scores = found.scores.loc[~found.scores["customer_id"].astype(str).isin(opted)]
+    return info, found
 
 
 @app.command()
@@ -1079,7 +1104,7 @@ def service(
     returns, the next best offer and products to suggest."""
     from tailor.build import load_recommender
     from tailor.marketing.service import recent_returns, service_view
-    from tailor.marketing.targeting import OfferScores
+    from tailor.privacy.consent import respect_personalization
     from tailor.recommend.base import describe_items
 
     settings = load_settings(db, config)
@@ -1088,13 +1113,16 @@ def service(
     if rows.empty:
         raise TailorError(f"unknown customer {customer!r} in build {info.build_id}")
     try:
-        scores = OfferScores.load(info.path / "offers").scores
+        scores = _offer_scores(settings)[1].scores
         mine = scores.loc[scores["customer_id"].astype(str) == customer.strip()]
     except TailorError:
         mine = None
     recommender = load_recommender(info)
     known = rows["customer_id"].to_numpy(dtype=object)
     recommendations = recommender.recommend(known, k=k, exclude_purchased=True)
+    recommendations = respect_personalization(
+        recommendations, recommender, _opted_out(settings, info), list(known), k
+    )
     ds = recommender.dataset_
     columns = ds.item_index(recommendations["item_id"])
     recommendations["title"] = describe_items(ds, columns) if len(columns) else []
@@ -1220,3 +1248,67 @@ def keys_create(
         json_,
         lambda: out.print(f"{role} key (shown once, keep it safe): {key}", highlight=False),
     )
+
+
+consent_app = typer.Typer(help="Customers' consent to personalization, marketing, analytics.")
+app.add_typer(consent_app, name="consent")
+
+
+def _yes_no(value: str | None, flag: str) -> bool | None:
+    if value is None:
+        return None
+    answer = {"yes": True, "no": False}.get(value.strip().lower())
+    if answer is None:
+        raise TailorError(f"{flag}: say yes or no, not {value!r}")
+    return answer
+
+
+@consent_app.command("set")
+@user_errors
+def consent_set(
+    customer: Annotated[str, typer.Argument(help="The customer id.")],
+    personalization: Annotated[
+        str | None, typer.Option(help="yes|no: personalized recommendations.")
+    ] = None,
+    marketing: Annotated[str | None, typer.Option(help="yes|no: offers and campaigns.")] = None,
+    analytics: Annotated[
+        str | None, typer.Option(help="yes|no: segments, reports and model training.")
+    ] = None,
+    db: DbOption = None,
+    config: ConfigOption = None,
+    json_: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Record a customer's consent. Personalization and marketing apply at once; analytics from
+    the next build. (While `tailor serve` runs, use PUT /v1/customers/{id}/consent.)"""
+    from tailor.privacy.consent import set_consent
+
+    flags = {
+        "personalization": _yes_no(personalization, "--personalization"),
+        "marketing": _yes_no(marketing, "--marketing"),
+        "analytics": _yes_no(analytics, "--analytics"),
+    }
+    settings = load_settings(db, config)
+    with open_warehouse(settings) as wh:
+        now = set_consent(wh, customer, **flags)
+    data = {"customer_id": customer.strip(), **now}
+    emit(data, json_, lambda: _print_mapping(f"consent of customer {customer}", now))
+
+
+@consent_app.command("show")
+@user_errors
+def consent_show(
+    customer: Annotated[str, typer.Argument(help="The customer id.")],
+    db: DbOption = None,
+    config: ConfigOption = None,
+    json_: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """A customer's consent flags (None: no objection recorded)."""
+    from tailor.privacy.consent import consent_of
+
+    settings = load_settings(db, config)
+    with open_warehouse(settings, read_only=True) as wh:
+        now = consent_of(wh, [customer]).iloc[0].to_dict()
+    data = {"customer_id": customer.strip(), **now}
+    emit(data, json_, lambda: _print_mapping(f"consent of customer {customer}", now))

@@ -32,7 +32,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from tailor.errors import TailorError
-from tailor.store.schema import SYSTEM_COLUMNS
+from tailor.store.schema import ANALYTICS_CONSENTED, SYSTEM_COLUMNS
 from tailor.store.warehouse import Warehouse
 
 DEFAULT_WEIGHTS: dict[str, float] = {
@@ -120,7 +120,9 @@ class Dataset:
         con.execute(
             "CREATE OR REPLACE TEMP TABLE __customer_map AS SELECT customer_id, "
             "CAST(row_number() OVER (ORDER BY customer_id) - 1 AS INTEGER) AS idx FROM "
-            "(SELECT customer_id FROM customers UNION SELECT customer_id FROM events)"
+            "(SELECT customer_id FROM customers UNION SELECT customer_id FROM events) "
+            # Opted out of analytics: not in the data any model learns from.
+            f"WHERE {ANALYTICS_CONSENTED}"
         )
         con.execute(
             "CREATE OR REPLACE TEMP TABLE __item_map AS SELECT item_id, "

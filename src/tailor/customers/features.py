@@ -56,6 +56,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from tailor.store.schema import ANALYTICS_CONSENTED
 from tailor.store.warehouse import Warehouse
 
 TOP_DEPARTMENTS = 8
@@ -188,7 +189,7 @@ class PurchaseTable:
 
 # Purchases and returns before the bound, with their spend and department; a temp table, since
 # every aggregate below reads it.
-_PURCHASES_SQL = """
+_PURCHASES_SQL = f"""
 CREATE OR REPLACE TEMP TABLE __purchases AS
 SELECT e.customer_id, e.event_type, e.timestamp, CAST(e.timestamp AS DATE) AS day,
        -- An event without a basket is in the basket of its customer's events at that moment.
@@ -199,9 +200,10 @@ SELECT e.customer_id, e.event_type, e.timestamp, CAST(e.timestamp AS DATE) AS da
        abs(coalesce(e.discount, 0)) AS discount, i.department
 FROM events e LEFT JOIN items i USING (item_id)
 WHERE e.timestamp < $bound AND e.event_type IN ('purchase', 'return')
+    AND e.{ANALYTICS_CONSENTED}
 """
 
-_FEATURES_SQL = """
+_FEATURES_SQL = f"""
 WITH buy AS (
     SELECT * FROM __purchases WHERE event_type = 'purchase' AND timestamp < $bound
 ), per_customer AS (
@@ -260,7 +262,9 @@ WITH buy AS (
         count(*) FILTER (WHERE event_type = 'cart') AS carts
     FROM events WHERE timestamp < $bound GROUP BY customer_id
 ), everyone AS (
-    SELECT customer_id FROM customers UNION SELECT customer_id FROM other_events
+    SELECT customer_id FROM (
+        SELECT customer_id FROM customers UNION SELECT customer_id FROM other_events
+    ) WHERE {ANALYTICS_CONSENTED}
 )
 SELECT everyone.customer_id,
     CAST($ref - p.last_day AS INTEGER) AS recency_days,

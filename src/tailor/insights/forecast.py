@@ -56,6 +56,7 @@ from threadpoolctl import threadpool_limits
 
 from tailor.dataset import as_of_bound
 from tailor.errors import ConfigError, TailorError
+from tailor.store.schema import ANALYTICS_CONSENTED
 from tailor.store.warehouse import Warehouse
 
 MODEL = "ets"
@@ -139,12 +140,12 @@ def weekly_sales(wh: Warehouse, by: str | None = None, as_of: Any = None) -> pd.
     return frame.reset_index(drop=True)
 
 
-_WEEKLY_SQL = """
+_WEEKLY_SQL = f"""
 WITH purchases AS (
     SELECT CAST(e.timestamp AS DATE) AS day, $series AS series,
            CAST(coalesce(e.value, coalesce(e.quantity, 1) * i.price, 0) AS DOUBLE) AS spend
     FROM events e LEFT JOIN items i USING (item_id)
-    WHERE e.event_type = 'purchase' AND e.timestamp < $bound
+    WHERE e.event_type = 'purchase' AND e.timestamp < $bound AND e.{ANALYTICS_CONSENTED}
 ), covered AS (
     SELECT min(day) AS first_day, least(max(day), $last_day) AS last_day FROM purchases
 ), weeks AS (

@@ -45,6 +45,7 @@ from tailor.customers.features import PurchaseTable, reference_day
 from tailor.customers.segments import NO_PURCHASE, RFM_SEGMENTS, rfm_segment
 from tailor.dataset import as_of_bound
 from tailor.errors import TailorError
+from tailor.store.schema import ANALYTICS_CONSENTED
 from tailor.store.warehouse import Warehouse
 
 __all__ = [
@@ -194,7 +195,7 @@ class ReportInfo:
 
 # -- the purchase lines ---------------------------------------------------------------------------
 
-_SALES_SQL = """
+_SALES_SQL = f"""
 CREATE OR REPLACE TEMP TABLE __report_sales AS
 SELECT e.customer_id, e.item_id, CAST(e.timestamp AS DATE) AS day,
        -- A basket is one customer's (shops may number baskets per customer); an event without
@@ -204,7 +205,7 @@ SELECT e.customer_id, e.item_id, CAST(e.timestamp AS DATE) AS day,
        e.store_id, coalesce(e.quantity, 1) AS quantity,
        coalesce(e.value, coalesce(e.quantity, 1) * i.price, 0) AS spend, i.department
 FROM events e LEFT JOIN items i USING (item_id)
-WHERE e.event_type = 'purchase' AND e.timestamp < $bound
+WHERE e.event_type = 'purchase' AND e.timestamp < $bound AND e.{ANALYTICS_CONSENTED}
 """
 
 

@@ -34,8 +34,9 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from tailor.customers.features import PurchaseTable
+from tailor.customers.features import PurchaseTable, reference_day
 from tailor.errors import TailorError
+from tailor.store.schema import ANALYTICS_CONSENTED
 from tailor.store.warehouse import Warehouse
 
 # Customer 360 columns the response model reads (the rest describe a customer's habits in ways
@@ -169,7 +170,7 @@ _AFFINITY_SQL = """
 WITH offer_items AS (
     SELECT DISTINCT campaign_id, item_id FROM offers
 ), bought AS (
-    SELECT p.pair, b.item_id, b.spend, b.day, CAST(p.cut AS DATE) AS cut_day
+    SELECT p.pair, b.item_id, b.spend, b.timestamp, p.cut
     FROM __pairs p
     JOIN __purchases b ON b.customer_id = p.customer_id AND b.timestamp < p.cut
         AND b.event_type = 'purchase'
@@ -185,8 +186,8 @@ WITH offer_items AS (
 )
 SELECT pair, count(*) AS offer_item_lines, sum(spend) AS offer_item_spend,
     count(DISTINCT item_id) AS offer_items_bought,
-    count(*) FILTER (WHERE day > cut_day - 91) AS offer_item_lines_91d,
-    count(*) FILTER (WHERE day > cut_day - 28) AS offer_item_lines_28d,
+    count(*) FILTER (WHERE timestamp >= cut - INTERVAL 91 DAY) AS offer_item_lines_91d,
+    count(*) FILTER (WHERE timestamp >= cut - INTERVAL 28 DAY) AS offer_item_lines_28d,
     any_value(c.offer_coupons_bought) AS offer_coupons_bought
 FROM bought LEFT JOIN coupons c USING (pair)
 GROUP BY pair
@@ -230,9 +231,8 @@ class Examples:
 
 
 def member_examples(purchases: PurchaseTable, campaign_ids: list | None = None) -> Examples:
-    """The members of ``campaign_ids`` (default: every campaign that started after the first
-    event and before the purchase table's end, so that it has history to learn from), cut at
-    each campaign's start; a label counts the redemptions before the table's end."""
+    """The members of ``campaign_ids`` (default: :func:`usable_campaigns`), cut at each
+    campaign's start; a label counts the redemptions before the table's end."""
     if campaign_ids is None:
         campaign_ids = usable_campaigns(purchases)
     if not campaign_ids:
@@ -245,7 +245,8 @@ def member_examples(purchases: PurchaseTable, campaign_ids: list | None = None) 
         "EXISTS (SELECT 1 FROM redemptions r WHERE r.customer_id = m.customer_id "
         "        AND r.campaign_id = m.campaign_id AND r.timestamp < $bound) AS redeemed "
         "FROM campaign_members m JOIN campaigns c USING (campaign_id) "
-        "WHERE list_contains($ids, m.campaign_id) ORDER BY c.start, m.campaign_id, m.customer_id",
+        f"WHERE list_contains($ids, m.campaign_id) AND m.{ANALYTICS_CONSENTED} "
+        "ORDER BY c.start, m.campaign_id, m.customer_id",
         {"ids": list(campaign_ids), "bound": _bound(purchases.end)},
     ).df()
     y = pairs.pop("redeemed").to_numpy(dtype=int)
@@ -253,12 +254,19 @@ def member_examples(purchases: PurchaseTable, campaign_ids: list | None = None) 
 
 
 def usable_campaigns(purchases: PurchaseTable) -> list:
-    """Campaigns with members that started after the first event and before the table's end."""
+    """Campaigns with members that started after the first event and ended before the table's
+    end: a campaign still running has redeemers to come, and would teach that they did not."""
     table = campaigns(purchases.wh, purchases.end)
     first = purchases.wh.con.execute("SELECT min(timestamp) FROM events").fetchone()[0]
     usable = table.loc[table["members"] > 0]
     if first is not None:
         usable = usable.loc[usable["start"] > pd.Timestamp(first)]
+    end = purchases.end
+    if end is None:  # the whole history: up to midnight after the last event's day
+        last = reference_day(purchases.wh, None)
+        end = None if last is None else last + pd.Timedelta(days=1)
+    if end is not None:
+        usable = usable.loc[usable["end"].notna() & (usable["end"] < end)]
     return list(usable.index)
 
 

@@ -80,14 +80,14 @@ def service_view(
         )
     if returns:
         total = sum(_number(r["value"]) or 0.0 for r in returns)
-        names = ", ".join(str(r["title"] or r["item_id"]) for r in returns[:3])
+        names = ", ".join(str(_text(r["title"]) or r["item_id"]) for r in returns[:3])
         points.append(
             f"{len(returns)} return(s) in the last {RETURNS_DAYS} days ({total:,.2f}): {names}. "
             "Ask whether the problem was solved."
         )
     if segment:
         meant = meaning or customer.get("segment_reason") or ""
-        points.append(f"{segment}: {meant} {action or ''}")
+        points.append(f"{segment}: {meant}; {action}" if action else f"{segment}: {meant}")
     clv = _number(customer.get("clv"))
     if clv is not None:
         points.append(
@@ -114,7 +114,7 @@ def service_view(
     products = []
     if recommendations is not None and len(recommendations):
         products = [
-            {"item_id": _plain(r["item_id"]), "title": r.get("title"), "reason": r["reason"]}
+            {"item_id": _plain(r["item_id"]), "title": _text(r.get("title")), "reason": r["reason"]}
             for r in recommendations.to_dict(orient="records")
         ]
         names = ", ".join(str(p["title"] or p["item_id"]) for p in products[:3])
@@ -142,3 +142,8 @@ def _number(value: Any) -> float | None:
 def _plain(value: Any) -> Any:
     """A numpy scalar as the Python value it holds (JSON writes those as numbers)."""
     return value.item() if hasattr(value, "item") else value
+
+
+def _text(value: Any) -> str | None:
+    """A title, or None where there is none (pandas keeps a missing text as NaN)."""
+    return None if value is None or pd.isna(value) else str(value)

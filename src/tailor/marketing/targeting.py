@@ -42,6 +42,7 @@ from tailor.marketing.offers import (
     member_examples,
     pair_features,
 )
+from tailor.store.schema import ANALYTICS_CONSENTED
 from tailor.store.warehouse import Warehouse
 
 COLUMNS = [
@@ -145,14 +146,14 @@ def _open_campaigns(wh: Warehouse, ref: pd.Timestamp, end: pd.Timestamp) -> pd.D
     estimated = open_["type"].map(by_type).fillna(overall)
     given = _given_values(wh, open_.index)
     open_["value"] = given.fillna(estimated)
-    open_["value_source"] = np.where(
-        given.notna(),
-        "campaign value column",
-        np.where(
-            open_["type"].isin(by_type.index),
+    open_["value_source"] = np.select(
+        [given.notna(), open_["type"].isin(by_type.index), np.isfinite(overall)],
+        [
+            "campaign value column",
             "mean spend of past redeemers in campaigns of this type",
             "mean spend of past redeemers in all campaigns",
-        ),
+        ],
+        "unknown: no value column and no past campaign with redeemers",
     )
     return open_
 
@@ -220,21 +221,22 @@ def score(
 
 
 # Customers who may be marketed to: everyone known before the bound, less explicit opt-outs.
-_CONSENTING_SQL = """
+_CONSENTING_SQL = f"""
 SELECT customer_id FROM (
     SELECT customer_id FROM customers
     UNION SELECT DISTINCT customer_id FROM events WHERE timestamp < $bound
 )
 WHERE customer_id NOT IN (
     SELECT customer_id FROM customers WHERE consent_marketing IS NOT DISTINCT FROM false
-)
+) AND {ANALYTICS_CONSENTED}
 ORDER BY customer_id
 """
 
 
 def _best_coupon(purchases: PurchaseTable, pairs: pd.DataFrame) -> np.ndarray:
     """Per pair, the campaign's coupon covering the most of the customer's purchase lines
-    before the cut (ties: the smallest offer id); None when they bought none of its products."""
+    before the cut (ties: the smallest offer id); missing (<NA>) when they bought none of its
+    products."""
     con = purchases.wh.con
     con.register("__pairs", pairs.assign(pair=np.arange(len(pairs))))
     try:

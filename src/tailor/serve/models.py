@@ -141,6 +141,22 @@ class Customer360(BaseModel):
     actions: list[Action]
 
 
+class ConsentIn(BaseModel):
+    """The flags to change; one left out keeps its value."""
+
+    model_config = ConfigDict(extra="forbid")
+    personalization: bool | None = None
+    marketing: bool | None = None
+    analytics: bool | None = None
+
+
+class Consent(BaseModel):
+    customer_id: str
+    personalization: bool | None = Field(description="None: no objection recorded.")
+    marketing: bool | None
+    analytics: bool | None
+
+
 class Offer(BaseModel):
     customer_id: int | str
     campaign_id: int | str

@@ -36,6 +36,7 @@ from tailor.config import load_settings
 from tailor.customers.intelligence import CustomerIntelligence
 from tailor.errors import TailorError
 from tailor.marketing.targeting import OfferScores
+from tailor.privacy.consent import PURPOSES, opted_out, set_consent
 from tailor.recommend import Recommender
 from tailor.serve.auth import KeyRing, create_key, ensure_table
 from tailor.serve.settings import ServeSettings
@@ -277,6 +278,9 @@ class ServingState:
         ensure_table(self.wh)
         self.keys = KeyRing()
         self.keys.load(self.wh)
+        # Opt-outs per consent purpose (ids as text), read at start and changed by PUT
+        # /v1/customers/{id}/consent: consent takes effect at once, not at the next build.
+        self.opted_out = {p: frozenset(opted_out(self.wh, p)) for p in PURPOSES}
         self.recent = EventsSinceBuild()
         self.served: Served | None = None
         try:
@@ -312,6 +316,17 @@ class ServingState:
 
         future.add_done_callback(remember)
         return future
+
+    def set_consent(self, customer: str, **flags: bool | None) -> dict[str, bool | None]:
+        """Store a customer's consent flags and apply them to the next request."""
+        with self.write_lock, self.reading() as wh:
+            now = set_consent(wh, customer, **flags)
+            key = id_key(customer)
+            for purpose, value in now.items():
+                ids = set(self.opted_out[purpose])
+                (ids.add if value is False else ids.discard)(key)
+                self.opted_out[purpose] = frozenset(ids)
+        return now
 
     def create_key(self, role: str) -> str:
         with self.write_lock, self.reading() as wh:

@@ -165,6 +165,13 @@ KINDS: dict[str, TableSpec] = {
 }
 
 
+ANALYTICS_CONSENTED = (
+    "customer_id NOT IN (SELECT customer_id FROM customers WHERE consent_analytics = false)"
+)
+"""SQL condition on a ``customer_id`` column: the customer did not opt out of analytics. Every
+query that trains a model, builds a segment or feeds a report filters with it."""
+
+
 def quote(name: str) -> str:
     """Quote an SQL identifier (column names come from users' files)."""
     return '"' + name.replace('"', '""') + '"'

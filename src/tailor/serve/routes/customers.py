@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, status
 
-from tailor.serve.deps import Current, Reader, State
-from tailor.serve.models import Customer360, Segments
+from tailor.errors import TailorError
+from tailor.serve.deps import Current, Reader, State, Writer
+from tailor.serve.models import Consent, ConsentIn, Customer360, Segments
 from tailor.serve.routes._common import KEYED, NOT_FOUND, PathId
 from tailor.serve.state import Served, id_key
 from tailor.serve.views import (
@@ -58,3 +59,15 @@ def segments(served: Current) -> dict:
         "clusters": records(found.clusters),
         "silhouette": found.summary.get("clusters", {}).get("silhouette", {}),
     }
+
+
+@router.put("/customers/{customer_id}/consent", response_model=Consent, dependencies=[Writer])
+def put_consent(customer_id: PathId, body: ConsentIn, state: State) -> dict:
+    """Record a customer's consent (write key). It applies to the next request: opted out of
+    personalization, their lists are the non-personalized ones; of marketing, they leave every
+    offer list; of analytics, the next build leaves them out."""
+    try:
+        flags = state.set_consent(customer_id, **body.model_dump())
+    except TailorError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+    return {"customer_id": id_key(customer_id), **flags}

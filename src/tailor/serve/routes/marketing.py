@@ -12,11 +12,12 @@ from fastapi import APIRouter, HTTPException, Query, status
 from tailor.errors import TailorError
 from tailor.marketing.service import recent_returns, service_view
 from tailor.marketing.targeting import next_best_offers, target_campaign
+from tailor.privacy.consent import non_personalized
 from tailor.recommend.base import describe_items
 from tailor.serve.deps import Current, Reader, State
 from tailor.serve.models import OfferList, ServiceView
 from tailor.serve.routes._common import KEYED, NOT_FOUND, PathId
-from tailor.serve.state import Served, id_key
+from tailor.serve.state import Served, ServingState, id_key
 from tailor.serve.views import customer_row, records
 
 router = APIRouter(tags=["marketing"], dependencies=[Reader], responses={**KEYED, **NOT_FOUND})
@@ -26,17 +27,20 @@ MaxPerCustomer = Annotated[
 ]
 
 
-def _scores(served: Served) -> pd.DataFrame:
+def _scores(served: Served, state: ServingState) -> pd.DataFrame:
+    """The build's offer scores, less the customers who opted out of marketing since."""
     if served.offers is None:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, f"build {served.build_id} has no offer scores"
         )
-    return served.offers
+    out = state.opted_out["marketing"]
+    return served.offers.loc[~served.offers.index.isin(out)] if out else served.offers
 
 
 @router.get("/offers", response_model=OfferList)
 def offers(
     served: Current,
+    state: State,
     campaign: Annotated[
         str | None, Query(max_length=256, description="Target this open campaign.")
     ] = None,
@@ -46,7 +50,7 @@ def offers(
     """Without ``campaign``: every customer's next best offers, highest expected value first.
     With it: the campaign's customers by redemption probability (the list that maximizes
     expected redemptions for its length). Opted-out customers are never listed."""
-    scores = _scores(served)
+    scores = _scores(served, state)
     if campaign is None:
         frame = next_best_offers(scores, max_per_customer)
     else:
@@ -62,10 +66,10 @@ def offers(
 
 @router.get("/customers/{customer_id}/offers", response_model=OfferList)
 def customer_offers(
-    customer_id: PathId, served: Current, max_per_customer: MaxPerCustomer = 1
+    customer_id: PathId, served: Current, state: State, max_per_customer: MaxPerCustomer = 1
 ) -> dict:
     """The customer's next best offers (none when they opted out of marketing)."""
-    mine = _mine(_scores(served), id_key(customer_id))
+    mine = _mine(_scores(served, state), id_key(customer_id))
     frame = next_best_offers(mine, max_per_customer)
     return {"build_id": served.build_id, "campaign": None, "offers": records(frame)}
 
@@ -92,13 +96,16 @@ def customer_service(
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown customer {customer_id!r}")
     data = customer_row(served.intelligence.customers, row)
-    frame = served.recommender.recommend(
-        [key], k=k, exclude_purchased=True, recent=state.recent.frame(key)
-    )
+    if key in state.opted_out["personalization"]:
+        frame = non_personalized(served.recommender, [key], k)
+    else:
+        frame = served.recommender.recommend(
+            [key], k=k, exclude_purchased=True, recent=state.recent.frame(key)
+        )
     ds = served.recommender.dataset_
     columns = ds.item_index(frame["item_id"])
     frame["title"] = describe_items(ds, columns) if len(columns) else []
-    mine = None if served.offers is None else _mine(served.offers, key)
+    mine = None if served.offers is None else _mine(_scores(served, state), key)
     with state.reading() as wh:
         returns = recent_returns(wh, data["customer_id"])
     view = service_view(data, mine, frame, returns)

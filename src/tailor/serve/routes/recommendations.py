@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from tailor.privacy.consent import non_personalized
 from tailor.serve.deps import Current, Reader, State
 from tailor.serve.models import RecommendationList, SessionList, SessionRequest
 from tailor.serve.routes._common import KEYED, PathId
@@ -32,6 +33,9 @@ def customer_recommendations(
     at once; a customer the build does not know gets a list from their events since, else the
     cold-start list (the reason says so)."""
     key = id_key(customer_id)
+    if key in state.opted_out["personalization"]:
+        frame = non_personalized(served.recommender, [customer_id], k)
+        return {"customer_id": key, "build_id": served.build_id, "items": listed(frame, "item_id")}
     recent = state.recent.frame(key)
     cached = (key, k, exclude_purchased, diversity)
     if recent is None and (answer := served.lists.get(cached)) is not None:
