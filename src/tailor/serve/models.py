@@ -157,6 +157,18 @@ class Consent(BaseModel):
     analytics: bool | None
 
 
+class DataReport(BaseModel):
+    customer_id: str
+    build_id: str
+    warehouse: dict[str, Any] = Field(
+        description="Per table holding the customer: why it is kept, and every row."
+    )
+    derived: dict[str, Any] = Field(
+        description="What the published build derived: 360 features and scores, offers."
+    )
+    recommendations: list[Recommendation] = Field(description="The current list, each with why.")
+
+
 class Offer(BaseModel):
     customer_id: int | str
     campaign_id: int | str

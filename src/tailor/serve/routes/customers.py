@@ -5,13 +5,16 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, status
 
 from tailor.errors import TailorError
-from tailor.serve.deps import Current, Reader, State, Writer
-from tailor.serve.models import Consent, ConsentIn, Customer360, Segments
+from tailor.privacy.access import held_data
+from tailor.privacy.consent import non_personalized
+from tailor.serve.deps import Admin, Current, Reader, State, Writer
+from tailor.serve.models import Consent, ConsentIn, Customer360, DataReport, Segments
 from tailor.serve.routes._common import KEYED, NOT_FOUND, PathId
 from tailor.serve.state import Served, id_key
 from tailor.serve.views import (
     customer_360,
     customer_row,
+    listed,
     recent_purchases,
     records,
     suggested_actions,
@@ -71,3 +74,33 @@ def put_consent(customer_id: PathId, body: ConsentIn, state: State) -> dict:
     except TailorError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
     return {"customer_id": id_key(customer_id), **flags}
+
+
+@router.get("/customers/{customer_id}/data", response_model=DataReport, dependencies=[Admin])
+def customer_data(customer_id: PathId, served: Current, state: State) -> dict:
+    """A data subject access report (admin key): every warehouse row held on the customer and
+    why, what the build derived from them, and their current recommendations with the reason
+    for each."""
+    key = id_key(customer_id)
+    try:
+        with state.reading() as wh:
+            held = held_data(wh, customer_id)
+    except TailorError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    derived: dict = {"customer_360": None, "offers": []}
+    row = served.customer_rows.get(key)
+    if served.intelligence is not None and row is not None:
+        derived["customer_360"] = customer_row(served.intelligence.customers, row)
+    if served.offers is not None and key in served.offers.index:
+        derived["offers"] = records(served.offers.loc[[key]])
+    if key in state.opted_out["personalization"]:
+        frame = non_personalized(served.recommender, [key], 10)
+    else:
+        frame = served.recommender.recommend([key], k=10, recent=state.recent.frame(key))
+    return {
+        "customer_id": key,
+        "build_id": served.build_id,
+        "warehouse": held,
+        "derived": derived,
+        "recommendations": listed(frame, "item_id"),
+    }
