@@ -24,12 +24,9 @@ RETURNS_DAYS = 90
 def recent_returns(wh: Warehouse, customer_id: Any, days: int = RETURNS_DAYS) -> list[dict]:
     """The customer's returns in the last ``days`` days of the data, newest first: item_id,
     title (when the catalogue has one), timestamp, value."""
-    typed: Any = str(customer_id)
-    if wh.id_type("customer") == "BIGINT":
-        try:
-            typed = int(str(customer_id))
-        except ValueError:
-            return []
+    typed = wh.typed_id("customer", customer_id)
+    if typed is None:
+        return []
     rows = wh.con.execute(
         "SELECT e.item_id, i.title, e.timestamp, e.value FROM events e "
         "LEFT JOIN items i USING (item_id) "

@@ -35,15 +35,13 @@ NOT_PERSONALIZED = "not personalized (the customer opted out of personalization)
 
 def _typed(wh: Warehouse, customer_id: Any) -> Any:
     """The id as the warehouse stores customer ids; a TailorError when it cannot be one."""
-    text = str(customer_id).strip()
-    if wh.id_type("customer") != "BIGINT":
-        return text
-    try:
-        return int(text)
-    except ValueError:
+    typed = wh.typed_id("customer", customer_id)
+    if typed is None:
         raise TailorError(
-            f"unknown customer {text!r}: the warehouse's customer ids are integers"
-        ) from None
+            f"unknown customer {str(customer_id).strip()!r}: the warehouse's customer ids are "
+            "integers"
+        )
+    return typed
 
 
 def set_consent(wh: Warehouse, customer_id: Any, **flags: bool | None) -> dict[str, bool | None]:

@@ -77,14 +77,9 @@ def customer_360(row: dict[str, Any]) -> dict[str, Any]:
 
 def recent_purchases(wh: Warehouse, customer_id: Any, n: int = RECENT_PURCHASES) -> list[dict]:
     """The customer's last ``n`` purchases in the warehouse, newest first."""
-    typed: Any = customer_id
-    if wh.id_type("customer") == "BIGINT":
-        try:
-            typed = int(str(customer_id))
-        except ValueError:
-            return []
-    else:
-        typed = str(customer_id)
+    typed = wh.typed_id("customer", customer_id)
+    if typed is None:
+        return []
     rows = wh.con.execute(
         "SELECT item_id, timestamp, quantity, value FROM events "
         "WHERE customer_id = ? AND event_type = 'purchase' ORDER BY timestamp DESC LIMIT ?",

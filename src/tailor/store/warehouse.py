@@ -147,6 +147,17 @@ class Warehouse:
         table, column = domains()[domain][0]
         return self.columns(table)[column]
 
+    def typed_id(self, domain: str, value: Any) -> int | str | None:
+        """``value`` as the domain stores its ids (12 for "12" in a BIGINT domain), for a look-up;
+        None when it cannot be one of them (text in a BIGINT domain)."""
+        text = str(value).strip()
+        if self.id_type(domain) != "BIGINT":
+            return text
+        try:
+            return int(text)
+        except ValueError:
+            return None
+
     def id_domain_empty(self, domain: str) -> bool:
         """True while no table holds an id of this domain, so its type is still open."""
         return all(
