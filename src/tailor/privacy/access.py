@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 from tailor.errors import TailorError
-from tailor.privacy.consent import _typed
+from tailor.privacy.consent import typed_customer
 from tailor.store.schema import KINDS, SYSTEM_COLUMNS, quote
 from tailor.store.warehouse import Warehouse
 
@@ -32,7 +32,7 @@ def held_data(wh: Warehouse, customer_id: Any) -> dict[str, Any]:
     customer, system columns left out, rows in time order where the table has a timestamp.
     Raises TailorError when no table holds them."""
     try:
-        typed = _typed(wh, customer_id)
+        typed = typed_customer(wh, customer_id)
     except TailorError:
         raise TailorError(f"the warehouse holds nothing on customer {customer_id!r}") from None
     found: dict[str, Any] = {}

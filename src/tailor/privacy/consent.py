@@ -33,7 +33,7 @@ PURPOSES = ("personalization", "marketing", "analytics")
 NOT_PERSONALIZED = "not personalized (the customer opted out of personalization)"
 
 
-def _typed(wh: Warehouse, customer_id: Any) -> Any:
+def typed_customer(wh: Warehouse, customer_id: Any) -> Any:
     """The id as the warehouse stores customer ids; a TailorError when it cannot be one."""
     typed = wh.typed_id("customer", customer_id)
     if typed is None:
@@ -56,7 +56,7 @@ def set_consent(wh: Warehouse, customer_id: Any, **flags: bool | None) -> dict[s
         raise TailorError(
             "say what changes: --personalization, --marketing and/or --analytics yes|no"
         )
-    typed = _typed(wh, customer_id)
+    typed = typed_customer(wh, customer_id)
     assignments = ", ".join(f"{column} = ${column}" for column in given)
     with wh.transaction():
         updated = wh.con.execute(
