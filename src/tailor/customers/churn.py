@@ -34,6 +34,11 @@ from tailor.customers.features import CustomerFeatures, PurchaseTable, reference
 from tailor.errors import TailorError
 from tailor.store.warehouse import Warehouse
 
+CHURN_HIGH = 0.5
+"""A churn probability from which a customer is at risk: act now."""
+CHURN_WATCH = 0.3
+"""A churn probability from which a customer is worth watching."""
+
 BASELINES = {
     "recency only": "recency_days",
     "frequency only": "frequency",

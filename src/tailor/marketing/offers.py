@@ -131,9 +131,20 @@ def pair_features(purchases: PurchaseTable, pairs: pd.DataFrame) -> pd.DataFrame
     try:
         history = con.execute(_HISTORY_SQL).df().set_index("pair").sort_index()
         affinity = con.execute(_AFFINITY_SQL).df().set_index("pair").sort_index()
-        campaign = con.execute(_CAMPAIGN_INPUTS_SQL).df().set_index("pair").sort_index()
     finally:
         con.unregister("__pairs")
+    of_pair = campaigns(purchases.wh).reindex(pairs["campaign_id"])
+    campaign = pd.DataFrame(
+        {
+            "campaign_type": of_pair["type"].to_numpy(),
+            # Calendar days from the start's day to the end's (as DuckDB's date_diff counts).
+            "campaign_days": (
+                of_pair["end"].dt.normalize() - of_pair["start"].dt.normalize()
+            ).dt.days.to_numpy(),
+            "campaign_offers": of_pair["offers"].to_numpy(),
+            "campaign_items": of_pair["items"].to_numpy(),
+        }
+    )
     x = pd.concat([history, affinity, campaign], axis=1).reindex(np.arange(len(pairs)))
     x.index = pairs.index
     x = pd.concat([customer, x], axis=1)
@@ -191,15 +202,6 @@ SELECT pair, count(*) AS offer_item_lines, sum(spend) AS offer_item_spend,
     any_value(c.offer_coupons_bought) AS offer_coupons_bought
 FROM bought LEFT JOIN coupons c USING (pair)
 GROUP BY pair
-"""
-
-_CAMPAIGN_INPUTS_SQL = """
-SELECT p.pair, coalesce(c.type, 'unknown') AS campaign_type,
-    date_diff('day', c.start, c."end") AS campaign_days,
-    coalesce(o.offers, 0) AS campaign_offers, coalesce(o.items, 0) AS campaign_items
-FROM __pairs p JOIN campaigns c USING (campaign_id)
-LEFT JOIN (SELECT campaign_id, count(DISTINCT offer_id) AS offers,
-                  count(DISTINCT item_id) AS items FROM offers GROUP BY ALL) o USING (campaign_id)
 """
 
 

@@ -12,11 +12,10 @@ from typing import Any
 
 import pandas as pd
 
+from tailor.customers.churn import CHURN_HIGH, CHURN_WATCH
 from tailor.customers.segments import RFM_SEGMENTS
 from tailor.store.warehouse import Warehouse
 
-CHURN_HIGH = 0.5
-CHURN_WATCH = 0.3
 RETURNS_DAYS = 90
 """Returns in this many days before the data's end count as recent issues."""
 

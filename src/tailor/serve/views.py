@@ -7,12 +7,11 @@ from typing import Any
 
 import pandas as pd
 
+from tailor.customers.churn import CHURN_HIGH, CHURN_WATCH
 from tailor.customers.intelligence import SUMMARY_COLUMNS
 from tailor.customers.segments import RFM_SEGMENTS
 from tailor.store.warehouse import Warehouse
 
-CHURN_HIGH = 0.5
-CHURN_WATCH = 0.3
 RECENT_PURCHASES = 10
 
 
