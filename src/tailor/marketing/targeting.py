@@ -42,7 +42,7 @@ from tailor.marketing.offers import (
     member_examples,
     pair_features,
 )
-from tailor.store.schema import ANALYTICS_CONSENTED
+from tailor.store.schema import ANALYTICS_CONSENTED, consented
 from tailor.store.warehouse import Warehouse
 
 COLUMNS = [
@@ -226,9 +226,7 @@ SELECT customer_id FROM (
     SELECT customer_id FROM customers
     UNION SELECT DISTINCT customer_id FROM events WHERE timestamp < $bound
 )
-WHERE customer_id NOT IN (
-    SELECT customer_id FROM customers WHERE consent_marketing IS NOT DISTINCT FROM false
-) AND {ANALYTICS_CONSENTED}
+WHERE {consented("marketing")} AND {ANALYTICS_CONSENTED}
 ORDER BY customer_id
 """
 

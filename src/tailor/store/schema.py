@@ -165,11 +165,14 @@ KINDS: dict[str, TableSpec] = {
 }
 
 
-ANALYTICS_CONSENTED = (
-    "customer_id NOT IN (SELECT customer_id FROM customers WHERE consent_analytics = false)"
-)
-"""SQL condition on a ``customer_id`` column: the customer did not opt out of analytics. Every
-query that trains a model, builds a segment or feeds a report filters with it."""
+def consented(purpose: str) -> str:
+    """SQL condition on a ``customer_id`` column: the customer did not opt out of ``purpose``
+    (personalization, marketing or analytics; only an explicit false is an opt-out)."""
+    return f"customer_id NOT IN (SELECT customer_id FROM customers WHERE consent_{purpose} = false)"
+
+
+ANALYTICS_CONSENTED = consented("analytics")
+"""Every query that trains a model, builds a segment or feeds a report filters with it."""
 
 
 def quote(name: str) -> str:
