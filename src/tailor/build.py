@@ -102,11 +102,8 @@ def build(
     except NoCampaigns as exc:  # no campaign history: everything else, but no offer scores
         offers_skipped = str(exc)
     steps["offers"] = round(time.perf_counter() - started, 3)
-    build_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    directory.mkdir(parents=True, exist_ok=True)
-    staging = directory / f".{build_id}.partial"
-    try:
-        staging.mkdir()
+
+    def fill(staging: Path) -> dict[str, Any]:
         sp.save_npz(staging / "interactions.npz", dataset.interactions)
         np.save(staging / "customer_ids.npy", dataset.customer_ids, allow_pickle=True)
         np.save(staging / "item_ids.npy", dataset.item_ids, allow_pickle=True)
@@ -122,10 +119,7 @@ def build(
         if offers is not None:
             offers.save(staging / "offers")
         save_opt_outs(wh, staging / CONSENT_FILE)
-        manifest = {
-            "build_id": build_id,
-            "created_at": datetime.now(UTC).isoformat(),
-            "tailor_version": __version__,
+        return {
             "warehouse": str(wh.path.resolve()),
             "dataset": dataset.summary(),
             "weights": dict(dataset.weights),
@@ -140,6 +134,28 @@ def build(
             ),
             "offers": {"skipped": offers_skipped} if offers is None else offers.summary,
             "steps": steps,
+        }
+
+    return publish(directory, fill)
+
+
+def publish(directory: Path, fill: Callable[[Path], dict[str, Any]]) -> BuildInfo:
+    """Publish a new build in ``directory`` atomically and make it the current one.
+
+    ``fill(staging)`` writes the artifacts into an empty staging folder and returns the
+    manifest's content (the build id, time and version are added here). A reader sees the old
+    build or the new one, never half of one; when ``fill`` fails nothing is published.
+    """
+    build_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    directory.mkdir(parents=True, exist_ok=True)
+    staging = directory / f".{build_id}.partial"
+    try:
+        staging.mkdir()
+        manifest = {
+            "build_id": build_id,
+            "created_at": datetime.now(UTC).isoformat(),
+            "tailor_version": __version__,
+            **fill(staging),
         }
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2))
         final = directory / build_id
