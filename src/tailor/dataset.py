@@ -210,6 +210,34 @@ class Dataset:
             self, events=events, interactions=_matrix(events, self.n_customers, self.n_items)
         )
 
+    def without_customers(self, keep: np.ndarray) -> Dataset:
+        """The dataset with only the customer rows where ``keep`` (erasure's fold-out).
+
+        Rows are renumbered in order; the item map, basket codes and event weights stay as they
+        are (a customer's events weigh alone), so what is kept is what it was.
+        """
+        keep = np.asarray(keep, dtype=bool)
+        row = np.cumsum(keep, dtype=np.int64) - 1  # old row -> new row, where kept
+        events = self.events.loc[keep[self.events["customer"].to_numpy()]].reset_index(drop=True)
+        events["customer"] = row[events["customer"].to_numpy()].astype(events["customer"].dtype)
+        gone = pd.Index(pd.Series(self.customer_ids[~keep], dtype=object).astype(str))
+
+        def kept(frame: pd.DataFrame) -> pd.DataFrame:
+            if "customer_id" not in frame.columns:
+                return frame
+            held = ~frame["customer_id"].astype(str).isin(gone)
+            return frame.loc[held.to_numpy()].reset_index(drop=True)
+
+        return replace(
+            self,
+            interactions=self.interactions[keep],
+            customer_ids=self.customer_ids[keep],
+            events=events,
+            customers=self.customers.loc[keep].reset_index(drop=True),
+            campaign_members=kept(self.campaign_members),
+            redemptions=kept(self.redemptions),
+        )
+
     def cut(self, as_of: str | date | datetime | None) -> Dataset:
         """The dataset as it was ``as_of`` (events, redemptions and campaigns after it hidden)."""
         bound = as_of_bound(as_of)

@@ -33,6 +33,15 @@ class Recommender(ABC):
     """Base of every recommender: ``fit(dataset)`` then ``recommend(customers, k)``."""
 
     name = "recommender"
+    customer_state: tuple[str, ...] = ()
+    """Learned attributes with one row per customer (the base's own history_ and negative_
+    aside): :meth:`forget` drops the rows of forgotten customers from them."""
+    fold_out = "exact"
+    """How :meth:`forget` removes a customer's influence on what the model learned from
+    everyone: ``"exact"`` (dropping their rows and fitting again what depends on all customers
+    gives the model fitted without them) or ``"retrain"`` (learned weights such as factors or a
+    ranker have no exact fold-out: the customer's own rows go at once, their share of the
+    shared weights at the next build)."""
 
     # -- to implement -----------------------------------------------------------------------------
 
@@ -69,6 +78,32 @@ class Recommender(ABC):
         self.negative_ = negative_pairs(dataset.events, dataset.n_customers, dataset.n_items)
         self.unavailable_ = unavailable_items(dataset.items)
         self._fit(dataset)
+        return self
+
+    def _forget(self, dataset: Dataset, keep: np.ndarray) -> None:
+        """Recompute what depends on all customers after :meth:`forget` dropped rows. By
+        default: fit again where that is exact (cheap models whose state is counts); where it
+        is not, the shared weights stay until the next build."""
+        if self.fold_out == "exact":
+            self._fit(dataset)
+
+    def forget(self, dataset: Dataset, keep: np.ndarray) -> Self:
+        """Fold customers out of the fitted model (erasure).
+
+        ``dataset`` is the fitted dataset without them (``Dataset.without_customers(keep)``);
+        ``keep`` marks the fitted rows that stay. The moment lists are for (``now_``) stays.
+        See :attr:`fold_out` for what this removes.
+        """
+        self._check_fitted()
+        keep = np.asarray(keep, dtype=bool)
+        self.dataset_ = dataset
+        self.history_ = self.history_[keep]
+        self.negative_ = self.negative_[keep]
+        self._item_customers_cache = None
+        self.cold_start_ = _recent_popularity(dataset, self.now_)
+        for name in self.customer_state:
+            setattr(self, name, getattr(self, name)[keep])
+        self._forget(dataset, keep)
         return self
 
     def _check_fitted(self) -> None:

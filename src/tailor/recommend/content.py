@@ -44,6 +44,7 @@ class ContentBased(Recommender):
     """
 
     name = "content"
+    customer_state = ("profiles_",)
 
     def __init__(
         self,
@@ -91,6 +92,9 @@ class ContentBased(Recommender):
         self.item_vectors_ = normalize(sp.hstack(blocks, format="csr")).astype(np.float32)
         weights = dataset.interactions.maximum(0)
         self.profiles_ = normalize(weights @ self.item_vectors_).tocsr().astype(np.float32)
+
+    def _forget(self, dataset: Dataset, keep: np.ndarray) -> None:
+        pass  # the item vectors are the catalogue's; a profile is one customer's
 
     def _score(self, rows: np.ndarray) -> np.ndarray:
         # items x features (sparse) @ features x customers (dense): never customers x items sparse.

@@ -29,6 +29,7 @@ class EASE(Recommender):
     """
 
     name = "ease"
+    fold_out = "retrain"  # B is an inverse of everyone's Gram matrix
 
     def __init__(self, lambda_: float = 500.0, max_items: int = 5000) -> None:
         self.lambda_ = lambda_

@@ -46,6 +46,13 @@ FEATURES = [
 NEVER = 10_000.0  # "days since" for something that never happened
 
 
+CUSTOMER_STATISTICS = (
+    "decayed_7", "decayed_30", "decayed_90", "customer_baskets", "customer_days_since_visit",
+    "customer_items", "customer_repeat_share",
+)  # fmt: skip
+"""The generators' attributes with one row per customer."""
+
+
 class _Generators:
     """The candidate generators and feature sources, fitted on one dataset."""
 
@@ -96,6 +103,14 @@ class _Generators:
         self.item_repeat_rate = repeated_by / np.maximum(buyers, 1.0)
         repeated_items = np.asarray(repeat.sum(axis=1)).ravel()
         self.customer_repeat_share = repeated_items / np.maximum(self.customer_items, 1.0)
+
+    def forget(self, dataset: Dataset, keep: np.ndarray) -> None:
+        """Drop the rows of forgotten customers (see Recommender.forget); the item statistics
+        stay with the ranker until the next build."""
+        self.personal.forget(dataset, keep)
+        self.knn.forget(dataset, keep)
+        for name in CUSTOMER_STATISTICS:
+            setattr(self, name, getattr(self, name)[keep])
 
     def attach(self, dataset: Dataset) -> None:
         """Give the fitted generators back the dataset that saving leaves out of each."""
@@ -210,6 +225,7 @@ class Hybrid(Recommender):
     """
 
     name = "hybrid"
+    fold_out = "retrain"  # the ranker learned from every customer's labels
 
     def __init__(
         self,
@@ -290,6 +306,9 @@ class Hybrid(Recommender):
             personal = g.personal._reasons(rows, items, scores)
             reasons[repeat] = personal[repeat]
         return reasons
+
+    def _forget(self, dataset: Dataset, keep: np.ndarray) -> None:
+        self.generators_.forget(dataset, keep)
 
     def _attach(self, dataset: Dataset) -> None:
         super()._attach(dataset)

@@ -26,6 +26,7 @@ class ItemKNN(Recommender):
     """
 
     name = "item_knn"
+    fold_out = "retrain"  # top-k neighbours cannot be un-counted: who fell out is lost
 
     def __init__(self, neighbours: int = 100) -> None:
         self.neighbours = neighbours

@@ -24,6 +24,9 @@ THREADS = 2  # implicit's own threads (ALS); BPR runs on one, see BPR._fit
 class _Factorisation(Recommender):
     """Score = user_factors_[rows] @ item_factors_.T; subclasses fit the factors."""
 
+    customer_state = ("user_factors_",)
+    fold_out = "retrain"  # the item factors learned from every customer at once
+
     def _fit_implicit(self, make_model: Callable[[], Any], user_items: sp.csr_matrix) -> None:
         # implicit parallelises over customers itself and warns (at construction) when BLAS runs
         # a thread pool too; one BLAS thread is its advice and avoids oversubscription.

@@ -57,6 +57,7 @@ class PersonalFrequency(Recommender):
     """
 
     name = "personal_frequency"
+    customer_state = ("counts_", "weights_", "last_day_")
 
     def __init__(self, half_life_days: float | None = None) -> None:
         self.half_life_days = half_life_days
@@ -82,6 +83,9 @@ class PersonalFrequency(Recommender):
             shape=shape,
         )  # day + 1 so that day 0 is stored
         self.today_ = today
+
+    def _forget(self, dataset: Dataset, keep: np.ndarray) -> None:
+        pass  # every learned row is one customer's own
 
     def _score(self, rows: np.ndarray) -> np.ndarray:
         scores = self.weights_[rows].toarray().astype(np.float32)
@@ -125,6 +129,7 @@ class Repurchase(PersonalFrequency):
     """
 
     name = "repurchase"
+    customer_state = (*PersonalFrequency.customer_state, "due_", "cycle_")
 
     def __init__(
         self,
