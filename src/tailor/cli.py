@@ -1312,3 +1312,64 @@ def consent_show(
         now = consent_of(wh, [customer]).iloc[0].to_dict()
     data = {"customer_id": customer.strip(), **now}
     emit(data, json_, lambda: _print_mapping(f"consent of customer {customer}", now))
+
+
+@app.command()
+@user_errors
+def forget(
+    customer: Annotated[str | None, typer.Argument(help="The customer id to forget.")] = None,
+    rebuild: Annotated[
+        bool,
+        typer.Option(help="Retrain every model now instead of folding the customer out."),
+    ] = False,
+    check: Annotated[
+        bool, typer.Option(help="Only say whether CUSTOMER was forgotten (from the audit log).")
+    ] = False,
+    log: Annotated[bool, typer.Option(help="List the audit log of erasures.")] = False,
+    db: DbOption = None,
+    config: ConfigOption = None,
+    json_: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Forget CUSTOMER everywhere: warehouse, its file, every build, and log it (hash only)."""
+    from tailor.build import builds_dir
+    from tailor.privacy.erasure import audit_key, erasure_log, forget, subject_hash
+
+    settings = load_settings(db, config)
+    if log or check:
+        with open_warehouse(settings, read_only=True) as wh:
+            entries = erasure_log(wh)
+        if check:
+            if customer is None:
+                raise TailorError("--check: name the customer id to look for")
+            subject = subject_hash(audit_key(settings.db), customer)
+            entries = entries.loc[entries["subject"] == subject]
+            records = _records(entries)
+            data = {"forgotten": bool(records), **(records[-1] if records else {})}
+            emit(data, json_, lambda: _print_mapping("erasure", data))
+            return
+        emit(_records(entries), json_, lambda: _print_frame(entries, "erasures"))
+        return
+    if customer is None:
+        raise TailorError("name the customer id to forget (or --log)")
+    with (
+        open_warehouse(settings) as wh,
+        progress_bar(not json_ and rebuild) as update,
+    ):
+        done = forget(
+            wh,
+            builds_dir(settings.db),
+            customer,
+            rebuild=rebuild,
+            weights=settings.weights,
+            recommenders=settings.recommenders,
+            progress=update,
+        )
+    data = done.as_dict()
+
+    def render() -> None:
+        if not done.held:
+            out.print("Tailor held nothing on this customer; the request is logged.")
+        _print_mapping("forgotten", data)
+
+    emit(data, json_, render)

@@ -87,9 +87,7 @@ def test_forget_drops_every_row_of_the_forgotten(name, synthetic_dataset, fitted
     lists = model.recommend(gone, k=K)
     cold = model.recommend(["never-seen"], k=K)
     for customer in gone:
-        assert list(lists.loc[lists["customer_id"] == customer, "item_id"]) == list(
-            cold["item_id"]
-        )
+        assert list(lists.loc[lists["customer_id"] == customer, "item_id"]) == list(cold["item_id"])
 
 
 @pytest.mark.parametrize("name", [n for n in REGISTRY if factory(n)().fold_out == "exact"])

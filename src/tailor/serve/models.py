@@ -157,6 +157,19 @@ class Consent(BaseModel):
     analytics: bool | None
 
 
+class ErasureReport(BaseModel):
+    subject: str = Field(description="The keyed hash of the id: all the audit log holds.")
+    held: bool = Field(description="Whether Tailor held anything on the customer.")
+    warehouse_rows: dict[str, int] = Field(description="Rows deleted, per table.")
+    build_id: str | None = Field(description="The build now served, without the customer.")
+    builds_deleted: int
+    retrain_pending: list[str] = Field(
+        description="Models whose weights shared by all customers lose this one's share at the "
+        "next build (their own rows went now)."
+    )
+    seconds: float
+
+
 class DataReport(BaseModel):
     customer_id: str
     build_id: str

@@ -37,6 +37,7 @@ from tailor.customers.intelligence import CustomerIntelligence
 from tailor.errors import TailorError
 from tailor.marketing.targeting import OfferScores
 from tailor.privacy.consent import PURPOSES, opted_out, set_consent
+from tailor.privacy.erasure import Erasure, forget
 from tailor.recommend import Recommender
 from tailor.serve.auth import KeyRing, create_key, ensure_table
 from tailor.serve.settings import ServeSettings
@@ -176,6 +177,11 @@ class EventsSinceBuild:
                 else:
                     del self._by_customer[customer]
 
+    def drop(self, customer: str) -> None:
+        """Forget a customer's events (erasure)."""
+        with self._lock:
+            self._by_customer.pop(customer, None)
+
     def frame(self, customer: str) -> pd.DataFrame | None:
         """The customer's events as ``Recommender.recommend(recent=...)`` reads them."""
         with self._lock:
@@ -208,6 +214,10 @@ class EventWriter:
         future: concurrent.futures.Future[int] = concurrent.futures.Future()
         self._queue.put((events, future))
         return future
+
+    def rebind(self, wh: Warehouse) -> None:
+        """Write through ``wh`` from now on (call holding the write lock)."""
+        self._wh = wh
 
     def close(self) -> None:
         self._queue.put(None)
@@ -268,6 +278,41 @@ class RebuildRunning(TailorError):
     """A rebuild is under way already."""
 
 
+class Gate:
+    """Reads share the warehouse connection; :meth:`closed` waits for them to end and holds new
+    ones back while the connection is replaced (the file rewrite of an erasure)."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._readers = 0
+        self._closed = False
+
+    @contextmanager
+    def open(self) -> Iterator[None]:
+        with self._condition:
+            self._condition.wait_for(lambda: not self._closed)
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._readers -= 1
+                self._condition.notify_all()
+
+    @contextmanager
+    def closed(self) -> Iterator[None]:
+        with self._condition:
+            self._condition.wait_for(lambda: not self._closed)
+            self._closed = True
+            self._condition.wait_for(lambda: self._readers == 0)
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._closed = False
+                self._condition.notify_all()
+
+
 class ServingState:
     """Everything a running server holds. ``served`` is replaced, never changed."""
 
@@ -275,6 +320,7 @@ class ServingState:
         self.settings = settings
         self.wh = Warehouse(settings.db)  # the write lock, for the server's life
         self.write_lock = threading.Lock()
+        self.gate = Gate()
         ensure_table(self.wh)
         self.keys = KeyRing()
         self.keys.load(self.wh)
@@ -300,11 +346,12 @@ class ServingState:
 
     @contextmanager
     def reading(self) -> Iterator[Warehouse]:
-        view = self.cursor()
-        try:
-            yield view
-        finally:
-            view.con.close()
+        with self.gate.open():
+            view = self.cursor()
+            try:
+                yield view
+            finally:
+                view.con.close()
 
     def accept(self, events: Events) -> concurrent.futures.Future[int]:
         """Store events durably; once stored they count in the customers' lists."""
@@ -327,6 +374,25 @@ class ServingState:
                 (ids.add if value is False else ids.discard)(key)
                 self.opted_out[purpose] = frozenset(ids)
         return now
+
+    def forget(self, customer: str) -> Erasure:
+        """Forget a customer everywhere (see :mod:`tailor.privacy.erasure`) and serve the build
+        without them before answering. Refused while a rebuild runs (it reads the warehouse)."""
+        if not self._rebuilding.acquire(blocking=False):
+            raise RebuildRunning("a rebuild is running; ask again when it has finished")
+        try:
+            # No reads and no writes while the warehouse file is replaced.
+            with self.write_lock, self.gate.closed():
+                done = forget(self.wh, builds_dir(self.settings.db), customer)
+                self.writer.rebind(self.cursor())
+            if done.build_id is not None:
+                self.served = load_served(current_build(builds_dir(self.settings.db)))
+            key = id_key(customer)
+            self.recent.drop(key)
+            self.opted_out = {p: ids - {key} for p, ids in self.opted_out.items()}
+        finally:
+            self._rebuilding.release()
+        return done
 
     def create_key(self, role: str) -> str:
         with self.write_lock, self.reading() as wh:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -12,6 +13,7 @@ from typing import Any
 import duckdb
 
 from tailor.errors import WarehouseError
+from tailor.store.parse import literal
 from tailor.store.schema import (
     HASH_PROBE_SQL,
     KINDS,
@@ -51,6 +53,7 @@ class Warehouse:
         memory_limit: str | None = None,
     ) -> None:
         self.path = Path(path)
+        self.memory_limit = memory_limit
         in_memory = str(path) == ":memory:"
         if not in_memory and not self.path.exists() and (read_only or not create):
             raise WarehouseError(
@@ -283,6 +286,26 @@ class Warehouse:
             f"SELECT count(*), coalesce(bit_xor(hash(({cols}))), 0) FROM {table}"
         ).fetchone()
         return int(row[0]), int(row[1])
+
+    def rewrite(self) -> None:
+        """Copy the warehouse into a fresh file that replaces this one, and reopen it.
+
+        DuckDB leaves deleted values in the file's freed blocks until they are reused; erasure
+        needs them gone from the disk. Afterwards ``con`` is a new connection: cursors of the
+        old one are closed.
+        """
+        fresh = self.path.with_name(self.path.name + ".rewrite")
+        fresh.unlink(missing_ok=True)
+        name = self.con.execute("SELECT current_database()").fetchone()[0]
+        self.con.execute("CHECKPOINT")
+        self.con.execute(f"ATTACH {literal(str(fresh))} AS __fresh")
+        try:
+            self.con.execute(f"COPY FROM DATABASE {quote(name)} TO __fresh")
+        finally:
+            self.con.execute("DETACH __fresh")
+        self.con.close()
+        os.replace(fresh, self.path)
+        self.con = Warehouse(self.path, memory_limit=self.memory_limit).con
 
     def close(self) -> None:
         self.con.close()

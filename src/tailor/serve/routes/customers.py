@@ -8,9 +8,16 @@ from tailor.errors import TailorError
 from tailor.privacy.access import held_data
 from tailor.privacy.consent import non_personalized
 from tailor.serve.deps import Admin, Current, Reader, State, Writer
-from tailor.serve.models import Consent, ConsentIn, Customer360, DataReport, Segments
+from tailor.serve.models import (
+    Consent,
+    ConsentIn,
+    Customer360,
+    DataReport,
+    ErasureReport,
+    Segments,
+)
 from tailor.serve.routes._common import KEYED, NOT_FOUND, PathId
-from tailor.serve.state import Served, id_key
+from tailor.serve.state import RebuildRunning, Served, id_key
 from tailor.serve.views import (
     customer_360,
     customer_row,
@@ -74,6 +81,22 @@ def put_consent(customer_id: PathId, body: ConsentIn, state: State) -> dict:
     except TailorError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
     return {"customer_id": id_key(customer_id), **flags}
+
+
+@router.delete(
+    "/customers/{customer_id}",
+    response_model=ErasureReport,
+    dependencies=[Admin],
+    responses={status.HTTP_409_CONFLICT: {"description": "A rebuild is running."}},
+)
+def delete_customer(customer_id: PathId, state: State) -> dict:
+    """Forget a customer everywhere (admin key): warehouse rows, the file's freed blocks, every
+    build (a new one is published with them folded out), the served lists and events since the
+    build. The answer, like the audit log, names them only by a keyed hash."""
+    try:
+        return state.forget(customer_id).as_dict()
+    except RebuildRunning as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
 
 
 @router.get("/customers/{customer_id}/data", response_model=DataReport, dependencies=[Admin])
