@@ -96,6 +96,7 @@ def append_events(wh: Warehouse, frame: pd.DataFrame, source: str = "api") -> in
                 wh.set_id_type("basket", "VARCHAR")  # derived basket ids are text, as in ingest
                 changed = True
             if changed:
+                wh.refresh_row_keys()
                 types = _column_types(wh)
             stored = {c: t for (table, c), t in types.items() if table == "events"}
             ingest_id = wh.next_ingest_id()

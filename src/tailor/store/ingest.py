@@ -560,6 +560,7 @@ class _FileIngest:
         self._add_attributes(
             {t.name: "VARCHAR" if t.kind == "text" else t.source_type for t in self.targets}
         )
+        self.wh.refresh_row_keys()
 
         inner, guards = [], []
         for t in self.targets:
@@ -627,6 +628,7 @@ class _FileIngest:
             )
             self._decide_derived_ids()
             self._add_attributes(staged)
+            self.wh.refresh_row_keys()
             columns = ", ".join(
                 f"CAST({quote(t.name)} AS {id_types[t.name]}) AS {quote(t.name)}"
                 if t.name in id_types

@@ -54,6 +54,7 @@ class Warehouse:
     ) -> None:
         self.path = Path(path)
         self.memory_limit = memory_limit
+        self._stale_row_keys: set[str] = set()  # see set_id_type
         in_memory = str(path) == ":memory:"
         if not in_memory and not self.path.exists() and (read_only or not create):
             raise WarehouseError(
@@ -169,7 +170,8 @@ class Warehouse:
         )
 
     def set_id_type(self, domain: str, sql_type: str) -> None:
-        """Store every column of an id domain as ``sql_type``; rekey the fact tables touched."""
+        """Store every column of an id domain as ``sql_type``; the fact tables touched need their
+        row keys recomputed with :meth:`refresh_row_keys` (the transaction's end does it too)."""
         rekey = set()
         for table, column in domains()[domain]:
             if self.columns(table)[column] != sql_type:
@@ -180,7 +182,17 @@ class Warehouse:
         for table in rekey:
             spec = next(s for s in KINDS.values() if s.table == table)
             if spec.mode == "append":
-                self.recompute_row_keys(table)
+                self._stale_row_keys.add(table)
+
+    def refresh_row_keys(self) -> None:
+        """Recompute the row keys of the tables whose id types changed (see set_id_type).
+
+        Call it once the transaction's ALTERs are done, before rows are compared by key: DuckDB
+        (1.5) fails the commit of a transaction that alters a table after updating it.
+        """
+        for table in sorted(self._stale_row_keys):
+            self.recompute_row_keys(table)
+        self._stale_row_keys.clear()
 
     def next_ingest_id(self) -> int:
         return self.con.execute(
@@ -213,7 +225,9 @@ class Warehouse:
             yield
         except BaseException:
             self.con.execute("ROLLBACK")
+            self._stale_row_keys.clear()  # the ALTERs were rolled back too
             raise
+        self.refresh_row_keys()
         self.con.execute("COMMIT")
 
     def run(self, sql: str, params: Any = None, progress: Progress | None = None) -> int:
