@@ -753,6 +753,13 @@ def report(
     horizon_weeks: Annotated[
         int, typer.Option(min=1, help="Weeks the sales forecast looks ahead.")
     ] = 8,
+    dp_epsilon: Annotated[
+        float | None,
+        typer.Option(
+            help="Publish differentially private figures only, spending this ε of the privacy "
+            "budget (see docs/differential-privacy.md)."
+        ),
+    ] = None,
     db: DbOption = None,
     config: ConfigOption = None,
     json_: JsonOption = False,
@@ -763,6 +770,9 @@ def report(
     from tailor.insights.reports import KPI_NAMES, write_report
 
     settings = load_settings(db, config)
+    if dp_epsilon is not None:
+        _dp_report(settings, output, as_of, dp_epsilon, json_)
+        return
     with open_warehouse(settings, read_only=True) as wh, progress_bar(not json_) as update:
         info = write_report(wh, output, as_of=as_of, progress=update, horizon_weeks=horizon_weeks)
     data = info.as_dict()
@@ -780,6 +790,37 @@ def report(
         for key, note in info.sections.items():
             if note:
                 err.print(f"{key}: {note}", markup=False, highlight=False, soft_wrap=True)
+
+    emit(data, json_, render)
+
+
+def _dp_report(
+    settings: Settings, output: Path, as_of: str | None, epsilon: float, json_: bool
+) -> None:
+    from tailor.insights.reports import write_dp_report
+    from tailor.privacy.dp import Bounds
+
+    bounds = Bounds.from_mapping(settings.privacy.dp_bounds)
+    with open_warehouse(settings) as wh:  # for writing: the ledger is in the warehouse
+        info = write_dp_report(
+            wh, output, epsilon, as_of=as_of, budget=settings.privacy.dp_budget, bounds=bounds,
+            channel="cli",
+        )  # fmt: skip
+    data = info.as_dict()
+    ledger = info.ledger
+
+    def render() -> None:
+        out.print(
+            f"differentially private report written to {info.path}: ε = {data['epsilon']:g} "
+            f"spent, {ledger['spent']:g} of the budget of {ledger['budget']:g} in all, "
+            f"{ledger['remaining']:g} left",
+            markup=False, highlight=False, soft_wrap=True,
+        )  # fmt: skip
+        table = Table("figure", "ε", "sensitivity", "noise scale")
+        for name, figure in data["figures"].items():
+            table.add_row(name, f"{figure['epsilon']:.3g}", f"{figure['sensitivity']:,}",
+                          f"{figure['scale']:,.1f}")  # fmt: skip
+        out.print(table)
 
     emit(data, json_, render)
 
@@ -1371,5 +1412,38 @@ def forget(
         if not done.held:
             out.print("Tailor held nothing on this customer; the request is logged.")
         _print_mapping("forgotten", data)
+
+    emit(data, json_, render)
+
+
+privacy_app = typer.Typer(help="Differential privacy: the ledger of ε spent.", no_args_is_help=True)
+app.add_typer(privacy_app, name="privacy")
+
+
+@privacy_app.command("ledger")
+@user_errors
+def privacy_ledger(
+    db: DbOption = None, config: ConfigOption = None, json_: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:  # fmt: skip
+    """The ε spent by differentially private releases of this warehouse's data, and the budget
+    left ([privacy] dp_budget in tailor.toml, or $TAILOR_DP_BUDGET)."""
+    from tailor.privacy.dp import ledger_summary
+
+    settings = load_settings(db, config)
+    with open_warehouse(settings, read_only=True) as wh:
+        data = ledger_summary(wh, settings.privacy.dp_budget)
+
+    def render() -> None:
+        title = (
+            f"{data['dataset']}: ε {data['spent']:g} spent of {data['budget']:g}, "
+            f"{data['remaining']:g} left"
+        )
+        table = Table("entry", "when (UTC)", "ε", "release", "as of", "asked by", title=title)
+        for e in data["entries"]:
+            table.add_row(str(e["entry_id"]), e["spent_at"][:19].replace("T", " "),
+                          f"{e['epsilon']:g}", e["release"], e["as_of"] or "—",
+                          e["channel"] or "—")  # fmt: skip
+        out.print(table)
 
     emit(data, json_, render)

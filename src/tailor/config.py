@@ -19,10 +19,15 @@ working directory (or the file named by ``$TAILOR_CONFIG``), the defaults below.
     [dataset.weights]             # interaction weight of one event of each type
     purchase = 1.0
     view = 0.1
+
+    [privacy]                     # differentially private reports (tailor.privacy.dp)
+    dp_budget = 3.0               # ε a warehouse's data may spend in all (also $TAILOR_DP_BUDGET)
+    dp_bounds = { max_cells = 40, max_cell_spend = 25.0 }   # contribution bounds per customer
 """
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -34,6 +39,7 @@ from tailor.store.schema import KINDS
 
 DEFAULT_DB = "tailor.duckdb"
 CONFIG_FILE = "tailor.toml"
+DEFAULT_DP_BUDGET = 3.0
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,15 @@ class IngestSettings:
 
     mapping: dict[str, str] = field(default_factory=dict)
     date_format: str | None = None
+
+
+@dataclass(frozen=True)
+class PrivacySettings:
+    """Differential privacy: the ε budget of a warehouse's data and the contribution bounds
+    (names and defaults in :class:`tailor.privacy.dp.Bounds`)."""
+
+    dp_budget: float = DEFAULT_DP_BUDGET
+    dp_bounds: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -54,6 +69,7 @@ class Settings:
     memory_limit: str | None = None
     recommenders: tuple[str, ...] | None = None
     source: Path | None = None
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
 
     def ingest_for(self, kind: str) -> IngestSettings:
         return self.ingest.get(kind, IngestSettings())
@@ -123,7 +139,26 @@ def load_settings(db: str | Path | None = None, config: str | Path | None = None
         memory_limit=memory_limit,
         recommenders=recommenders,
         source=source,
+        privacy=_privacy(raw, path),
     )
+
+
+def _privacy(raw: dict[str, Any], path: Path) -> PrivacySettings:
+    """``[privacy]``: dp_budget (overridden by $TAILOR_DP_BUDGET) and dp_bounds."""
+    table = _table(raw, "privacy", path)
+    budget = os.environ.get("TAILOR_DP_BUDGET", table.get("dp_budget", DEFAULT_DP_BUDGET))
+    where = "$TAILOR_DP_BUDGET" if "TAILOR_DP_BUDGET" in os.environ else f"{path}: [privacy]"
+    try:
+        budget = float(budget) if not isinstance(budget, bool) else math.nan
+    except (TypeError, ValueError):
+        budget = math.nan
+    if not (math.isfinite(budget) and budget > 0):
+        raise ConfigError(f"{where} dp_budget must be a positive number such as 3.0")
+    bounds = _table(table, "dp_bounds", path, "privacy.dp_bounds")
+    for name, value in bounds.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+            raise ConfigError(f"{path}: [privacy.dp_bounds] {name} must be a positive number")
+    return PrivacySettings(budget, dict(bounds))
 
 
 def _table(raw: dict[str, Any], key: str, path: Path, name: str | None = None) -> dict[str, Any]:

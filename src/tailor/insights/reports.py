@@ -34,13 +34,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from tailor import __version__
+from tailor.config import DEFAULT_DP_BUDGET
 from tailor.customers.features import PurchaseTable, reference_day
 from tailor.customers.segments import NO_PURCHASE, RFM_SEGMENTS, rfm_segment
 from tailor.dataset import as_of_bound
@@ -48,17 +49,22 @@ from tailor.errors import TailorError
 from tailor.store.schema import ANALYTICS_CONSENTED
 from tailor.store.warehouse import Warehouse
 
+if TYPE_CHECKING:  # tailor.privacy.dp builds on this module's purchase lines
+    from tailor.privacy.dp import Bounds, Release
+
 __all__ = [
     "FLOW_STEP_DAYS",
     "KPI_NAMES",
     "PERIOD_DAYS",
     "NoSales",
+    "DPReportInfo",
     "ReportError",
     "ReportInfo",
     "Sales",
     "campaign_performance",
     "segment_flow",
     "top_movers",
+    "write_dp_report",
     "write_report",
 ]
 
@@ -91,6 +97,7 @@ h2 { font-size: 1.2rem; margin-top: 2.2rem; border-bottom: 1px solid #d9dee3; }
 .takeaway { font-size: 1.08rem; background: #eef6ee; border-left: 5px solid #2f8f46;
             padding: .6rem 1rem; margin: .8rem 0; }
 .note { background: #f5f7fa; border-left: 5px solid #9aa5b1; padding: .6rem 1rem; }
+.dp { background: #fff8e1; border-left: 5px solid #d9a300; padding: .6rem 1rem; }
 .kpis { display: grid; grid-template-columns: repeat(auto-fill, minmax(14rem, 1fr)); gap: .8rem;
         margin: 1rem 0; }
 .kpi { border: 1px solid #d9dee3; border-radius: 6px; padding: .6rem .9rem; }
@@ -1364,6 +1371,376 @@ def _baseline_words(name: str, season_weeks: int) -> str:
     return name.replace("_", " ")
 
 
+# -- the differentially private report ------------------------------------------------------------
+
+
+@dataclass
+class DPReportInfo:
+    """What :func:`write_dp_report` wrote: the page, the release behind it (its noisy figures
+    and what it cost; see :class:`tailor.privacy.dp.Release`) and the ledger after it."""
+
+    path: Path
+    release: Release
+    ledger: dict[str, Any]
+    charts: list[str]
+    seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: the path, the release (cost, bounds, figures) and the ledger."""
+        return {
+            "path": str(self.path),
+            **self.release.as_dict(),
+            "charts": self.charts,
+            "ledger": self.ledger,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def write_dp_report(
+    wh: Warehouse,
+    output: Path,
+    epsilon: float,
+    as_of: str | date | datetime | pd.Timestamp | None = None,
+    budget: float = DEFAULT_DP_BUDGET,
+    bounds: Bounds | None = None,
+    seed: int = 0,
+    channel: str = "python",
+) -> DPReportInfo:
+    """Write a report of differentially private figures only into ``output``, spending
+    ``epsilon`` of the warehouse's privacy budget (see :mod:`tailor.privacy.dp`).
+
+    The page (``index.html``, PNG charts, and ``dp_department_sales.csv`` with every noisy
+    (week, department) figure) holds no exact figure, so it can be published: weekly sales,
+    sales by department, baskets and the average basket value per 4-week period, and the
+    sizes of the RFM segments, each labelled with the ε it spent; then how the figures were
+    made and the privacy ledger. It is written as :func:`write_report` writes its folder.
+
+    Parameters
+    ----------
+    wh : Warehouse
+        Opened for writing: the ledger is in it.
+    output : Path
+        The report folder, as for :func:`write_report`.
+    epsilon : float
+        The ε to spend, split over the figures by :data:`tailor.privacy.dp.SPLIT`.
+    as_of : date or str, optional
+        Report on the events before the end of this day; all of them by default.
+    budget : float
+        The dataset's budget (``[privacy] dp_budget``).
+    bounds : tailor.privacy.dp.Bounds, optional
+        Contribution bounds per customer (default: the defaults of ``Bounds``).
+    seed : int
+        Picks each customer's baskets and breaks ties among their cells.
+    channel : str
+        Who asked, for the ledger: "cli", "api" or "python".
+
+    Raises
+    ------
+    BudgetExceeded
+        The release would pass the budget; nothing is spent and nothing written.
+    NoSales, ReportError, DPError
+        As for :func:`write_report`, or a bad ε or budget; nothing is spent.
+    """
+    from tailor.privacy import dp
+
+    started = time.perf_counter()
+    output = Path(output)
+    _check_output(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    building = Path(
+        tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".partial", dir=output.parent)
+    )
+    try:
+        found = dp.release(
+            wh, epsilon, as_of=as_of, budget=budget, bounds=bounds, seed=seed, channel=channel
+        )
+        summary = dp.ledger_summary(wh, budget)
+        cells = found.department_sales.assign(week=found.department_sales["week"].dt.date)
+        cells.to_csv(building / "dp_department_sales.csv", index=False)
+        sections = [
+            _dp_weekly_section(found, building),
+            _dp_department_section(found, building),
+            _dp_basket_section(found, building),
+            _dp_segment_section(found, building),
+            _dp_method_section(found, summary),
+        ]
+        (building / "index.html").write_text(_dp_page(found, summary, sections), "utf-8")
+        _replace(building, output)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    return DPReportInfo(
+        path=output / "index.html",
+        release=found,
+        ledger=summary,
+        charts=[file for s in sections for file, _, _ in s.charts],
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _dp_label(epsilon: float) -> str:
+    return f"differentially private, ε = {epsilon:.3g}"
+
+
+def _dp_weekly_section(found: Release, folder: Path) -> Section:
+    weekly = found.department_sales.groupby("week")["revenue"].sum()
+    label = _dp_label(found.plans["department_sales"].epsilon)
+    recent = weekly.iloc[-4:].sum()
+    text = f"Sales in the last {min(4, len(weekly))} weeks came to {_money(recent)}"
+    if len(weekly) >= 8:
+        change = _change(recent, weekly.iloc[-8:-4].sum())
+        text += "" if change is None else f", {_change_words(change)} on the 4 weeks before"
+    text += f" ({label})."
+    fig = Figure(figsize=(9, 3.8), layout="constrained")
+    ax = fig.subplots()
+    ax.plot(weekly.index, weekly.clip(lower=0), color=_BLUE, marker="o", markersize=3)
+    ax.set_ylabel("sales per week")
+    _money_axis(ax.yaxis)
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.set_title(label, fontsize="small", loc="right")
+    _date_axis(ax)
+    _save(fig, folder / "dp_sales_by_week.png")
+    return Section(
+        "dp_weekly",
+        "Sales by week",
+        charts=[("dp_sales_by_week.png", f"Sales per week ({label})", text)],
+        caption="Each week is the sum of its departments' noisy figures (see below). They count "
+        f"each customer's {found.bounds.max_cells} largest (week, department) figures, each up "
+        f"to {_money(found.bounds.max_cell_spend)}, so they understate sales: read them for the "
+        "shape over time, not the level.",
+    )
+
+
+def _dp_department_section(found: Release, folder: Path) -> Section:
+    cells = found.department_sales
+    label = _dp_label(found.plans["department_sales"].epsilon)
+    totals = cells.groupby("department")["revenue"].sum().sort_values(ascending=False)
+    named = totals.drop(index=[d for d in totals.index if d.startswith("(")], errors="ignore")
+    head = named.head(TOP_DEPARTMENTS)
+    rest = totals.drop(index=head.index)
+    table = pd.DataFrame({"department": head.index, "revenue": head.to_numpy()})
+    if len(rest):
+        table.loc[len(table)] = [f"Other departments ({len(rest)})", rest.sum()]
+    table["share"] = table["revenue"].clip(lower=0) / max(totals.clip(lower=0).sum(), 1e-12)
+    lead = table.iloc[0]
+    text = (
+        f"{lead['department']} sold the most: {_pct(lead['share'])} of sales over the period "
+        f"({label})."
+    )
+    top = list(head.index[:5])
+    weekly = cells[cells["department"].isin(top)].pivot_table(
+        index="week", columns="department", values="revenue", aggfunc="sum"
+    )
+    fig = Figure(figsize=(11, 4.5), layout="constrained")
+    left, right = fig.subplots(1, 2, width_ratios=[2, 3])
+    shown = table.iloc[::-1]
+    left.barh([_short(d, 30) for d in shown["department"]], shown["revenue"].clip(lower=0),
+              color=_BLUE)  # fmt: skip
+    left.set_xlabel("sales, whole period")
+    _money_axis(left.xaxis)
+    left.tick_params(axis="y", labelsize="small")
+    left.grid(axis="x", alpha=0.3)
+    for department in top:
+        right.plot(weekly.index, weekly[department].clip(lower=0), marker="o", markersize=2,
+                   label=department)  # fmt: skip
+    right.set_ylabel("sales per week")
+    _money_axis(right.yaxis)
+    right.set_ylim(bottom=0)
+    right.grid(alpha=0.3)
+    right.legend(fontsize="small")
+    right.set_title(label, fontsize="small", loc="right")
+    _date_axis(right)
+    _save(fig, folder / "dp_sales_by_department.png")
+    return Section(
+        "dp_departments",
+        "Sales by department",
+        charts=[("dp_sales_by_department.png", f"Sales by department ({label})", text)],
+        caption=f"Left: the {len(head)} departments with the most noisy sales and the rest "
+        "together; right: the weekly sales of the five largest. Every (week, department) "
+        f"figure had Laplace noise of scale {_money(found.plans['department_sales'].scale)} "
+        "added; a figure below 0 is drawn at 0. All of them are in dp_department_sales.csv.",
+        tables=[
+            _frame_table(table, "dp_departments", {"department": "department", "revenue": "sales"})
+        ],  # fmt: skip
+    )
+
+
+def _dp_basket_section(found: Release, folder: Path) -> Section:
+    periods = found.baskets
+    label = _dp_label(found.plans["basket_counts"].epsilon + found.plans["basket_values"].epsilon)
+    last = periods.iloc[-1]
+    before = periods.iloc[-2] if len(periods) > 1 else None
+
+    def change(column: str) -> str:
+        return "" if before is None else _paren_change(_change(last[column], before[column]))
+
+    text = (
+        f"In the last 4 weeks: {int(last['baskets']):,} baskets{change('baskets')}, worth "
+        f"{_money(last['avg_basket_value'])} on average{change('avg_basket_value')}"
+        + ("; changes are on the 4 weeks before" if before is not None else "")
+        + f" ({label})."
+    )
+    fig = Figure(figsize=(9, 4.8), layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    top.bar(periods["end"], periods["baskets"].clip(lower=0), width=20, color=_GREY)
+    top.set_ylabel("baskets per 4 weeks", fontsize="small")
+    _money_axis(top.yaxis)
+    top.grid(axis="y", alpha=0.3)
+    top.set_title(label, fontsize="small", loc="right")
+    bottom.plot(periods["end"], periods["avg_basket_value"], color=_BLUE, marker="o")
+    bottom.set_ylabel("average basket value", fontsize="small")
+    bottom.set_ylim(bottom=0)
+    bottom.grid(alpha=0.3)
+    _date_axis(bottom)
+    _save(fig, folder / "dp_basket_kpis.png")
+    bounds = found.bounds
+    return Section(
+        "dp_baskets",
+        "Baskets",
+        charts=[("dp_basket_kpis.png", f"Baskets per 4 weeks ({label})", text)],
+        caption=f"Per 4-week period, ending on the day shown: baskets, and their value / "
+        f"baskets. Each customer counts with {bounds.max_baskets} baskets at most, picked at "
+        f"random, each worth up to {_money(bounds.max_basket_value)}: the counts understate "
+        "the baskets of frequent shoppers, and the average those of large baskets. Periods, "
+        "not weeks: a week's few baskets would drown in the noise.",
+        tables=[
+            _frame_table(
+                periods,
+                "dp_baskets",
+                {
+                    "start": "from",
+                    "end": "to",
+                    "baskets": "baskets",
+                    "revenue": "value",
+                    "avg_basket_value": "average basket value",
+                },
+            )
+        ],
+    )
+
+
+def _dp_segment_section(found: Release, folder: Path) -> Section:
+    segments = found.segments
+    label = _dp_label(found.plans["segment_sizes"].epsilon + found.plans["rfm_histograms"].epsilon)
+    lead = segments.loc[segments["customers"].idxmax()]
+    text = (
+        f"The largest segment is {lead['segment']}: {int(lead['customers']):,} customers, "
+        f"{_pct(lead['customer_share'])} of those who bought ({label})."
+    )
+    fig = Figure(figsize=(9, 4.2), layout="constrained")
+    ax = fig.subplots()
+    shown = segments.iloc[::-1]
+    ax.barh(shown["segment"], shown["customers"].clip(lower=0),
+            color=[_SEGMENT_COLOURS[s] for s in shown["segment"]])  # fmt: skip
+    ax.set_xlabel("customers")
+    ax.tick_params(axis="y", labelsize="small")
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_title(label, fontsize="small", loc="right")
+    _save(fig, folder / "dp_segment_sizes.png")
+    thresholds = found.thresholds.rename(columns=lambda c: c.replace("score_", "score "))
+    thresholds["dimension"] = thresholds["dimension"].map(
+        {"recency_days": "days since the last purchase", "frequency": "baskets",
+         "monetary": "spend"}
+    )  # fmt: skip
+    return Section(
+        "dp_segments",
+        "Customer segments",
+        charts=[("dp_segment_sizes.png", f"Customers per RFM segment ({label})", text)],
+        caption="Each customer who bought, placed on the RFM grid by quintile scores of "
+        "recency (days since the last purchase), frequency (baskets) and spend. The quintiles "
+        "are read off noisy histograms over fixed bins (the thresholds below), then the "
+        "segment sizes get noise of their own. Negative sizes are drawn at 0.",
+        tables=[
+            _frame_table(segments, "dp_segments", {"segment": "segment"}),
+            _frame_table(thresholds, "dp_thresholds", {c: c for c in thresholds.columns}),
+        ],
+    )
+
+
+def _dp_method_section(found: Release, summary: dict[str, Any]) -> Section:
+    from tailor.privacy.dp import FIGURES, SPLIT
+
+    rows = pd.DataFrame(
+        [
+            {"figure": FIGURES[name], "share": SPLIT[name], "epsilon": p.epsilon,
+             "sensitivity": p.sensitivity, "scale": p.scale}
+            for name, p in found.plans.items()
+        ]
+    )  # fmt: skip
+    entries = pd.DataFrame(summary["entries"])
+    entries = entries.assign(spent_at=entries["spent_at"].str.slice(0, 19).str.replace("T", " "))
+    bounds = found.bounds
+    return Section(
+        "dp_method",
+        "How the figures were made, and the privacy ledger",
+        caption=f"This report spent ε = {found.epsilon:.3g} of the budget of "
+        f"{summary['budget']:.3g} for this warehouse's data ({summary['dataset']}): "
+        f"{summary['spent']:.3g} spent in all, {summary['remaining']:.3g} left. Each customer's "
+        f"contribution is bounded first ({bounds.max_cells} (week, department) figures of up "
+        f"to {_money(bounds.max_cell_spend)}; {bounds.max_baskets} baskets of up to "
+        f"{_money(bounds.max_basket_value)}), which fixes how much one customer can move each "
+        "figure (its sensitivity); OpenDP then adds Laplace noise of scale sensitivity / ε.",
+        tables=[
+            _frame_table(
+                rows,
+                "dp_figures",
+                {
+                    "figure": "figure",
+                    "share": "share of ε",
+                    "epsilon": "ε",
+                    "sensitivity": "sensitivity",
+                    "scale": "noise scale",
+                },
+            ),
+            _frame_table(
+                entries,
+                "dp_ledger",
+                {
+                    "entry_id": "entry",
+                    "spent_at": "when (UTC)",
+                    "epsilon": "ε",
+                    "release": "release",
+                    "as_of": "as of",
+                    "channel": "asked by",
+                },
+            ),
+        ],
+    )
+
+
+def _dp_page(found: Release, summary: dict[str, Any], sections: list[Section]) -> str:
+    weeks = (found.last_day - found.first_day).days // 7 + 1
+    banner = (
+        f"Every figure on this page is differentially private: the report spent ε = "
+        f"{found.epsilon:.3g} in all, of a budget of {summary['budget']:.3g} for this data "
+        f"({summary['spent']:.3g} spent so far, {summary['remaining']:.3g} left). Noise drawn "
+        "by OpenDP hides whether any one customer's data is in it. Figures are bounded per "
+        "customer first, so they understate large spenders: compare shapes, not levels."
+    )
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        "<title>Sales report (differentially private)</title>",
+        f"<style>{_CSS}</style></head><body>",
+        "<h1>Sales report (differentially private)</h1>",
+        f'<p class="muted">From {_day(found.first_day)} to {_day(found.last_day)} '
+        f"({weeks} weeks).</p>",
+        f'<p class="dp" id="dp">{html.escape(banner)}</p>',
+        "<nav>"
+        + "".join(f'<a href="#{s.key}">{html.escape(s.title)}</a>' for s in sections)
+        + "</nav>",
+    ]
+    for section in sections:
+        parts += _section_html(section)
+    parts += [
+        f'<p class="muted">Made by Tailor {html.escape(__version__)} with OpenDP. Sales are '
+        "the purchases' value (quantity x catalogue price where a file gave none).</p>",
+        "</body></html>",
+    ]
+    return "\n".join(parts) + "\n"
+
+
 # -- the page -------------------------------------------------------------------------------------
 
 KPI_NAMES = {  # the headline figures, in the order shown
@@ -1408,19 +1785,7 @@ def _page(
         + "</nav>",
     ]
     for section in sections:
-        parts.append(f'<section id="{section.key}"><h2>{html.escape(section.title)}</h2>')
-        if section.note is not None:
-            parts.append(f'<p class="note">{html.escape(section.note)}</p></section>')
-            continue
-        for file, title, takeaway in section.charts:
-            parts += [
-                f'<p class="takeaway">{html.escape(takeaway)}</p>',
-                f'<img src="{html.escape(file)}" alt="{html.escape(title)}">',
-            ]
-        if section.caption:
-            parts.append(f'<p class="muted">{html.escape(section.caption)}</p>')
-        parts += section.tables
-        parts.append("</section>")
+        parts += _section_html(section)
     parts += [
         f'<p class="muted">Made by Tailor {html.escape(__version__)}. Revenue is the purchases\' '
         "value (quantity x catalogue price where a file gave none); returns are not deducted. "
@@ -1428,6 +1793,20 @@ def _page(
         "</body></html>",
     ]
     return "\n".join(parts) + "\n"
+
+
+def _section_html(section: Section) -> list[str]:
+    parts = [f'<section id="{section.key}"><h2>{html.escape(section.title)}</h2>']
+    if section.note is not None:
+        return [*parts, f'<p class="note">{html.escape(section.note)}</p></section>']
+    for file, title, takeaway in section.charts:
+        parts += [
+            f'<p class="takeaway">{html.escape(takeaway)}</p>',
+            f'<img src="{html.escape(file)}" alt="{html.escape(title)}">',
+        ]
+    if section.caption:
+        parts.append(f'<p class="muted">{html.escape(section.caption)}</p>')
+    return [*parts, *section.tables, "</section>"]
 
 
 def _kpi_card(name: str, kpi: dict[str, Any]) -> str:

@@ -74,6 +74,7 @@ class Erasure:
     builds_deleted: int = 0
     retrain_pending: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    steps: dict[str, float] = field(default_factory=dict)  # seconds of each step
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -84,6 +85,7 @@ class Erasure:
             "builds_deleted": self.builds_deleted,
             "retrain_pending": self.retrain_pending,
             "seconds": round(self.seconds, 3),
+            "steps": {step: round(s, 3) for step, s in self.steps.items()},
         }
 
 
@@ -116,11 +118,13 @@ def forget(
     :func:`tailor.build.build`) replaces the fold-out.
     """
     start = time.perf_counter()
+    steps = {}
     key = str(customer_id).strip()
     erasure = Erasure(subject=subject_hash(audit_key(wh.path), key), held=False)
     wh.con.execute(_LOG_SQL)
     erasure.warehouse_rows = _delete_rows(wh, key, erasure)
     erasure.held = any(erasure.warehouse_rows.values())
+    steps["warehouse"] = time.perf_counter() - start
     if builds.exists() and (builds / CURRENT).exists():
         if rebuild:
             from tailor.build import build
@@ -132,7 +136,7 @@ def forget(
             erasure.held = erasure.held or held
         erasure.build_id = info.build_id
         erasure.builds_deleted = _delete_other_builds(builds, info.build_id)
-    erasure.seconds = time.perf_counter() - start
+    steps["build"] = time.perf_counter() - start - sum(steps.values())
     wh.con.execute(
         f"INSERT INTO {LOG_TABLE} VALUES (?, ?, ?, ?, ?)",
         [
@@ -144,7 +148,9 @@ def forget(
         ],
     )
     wh.rewrite()
+    steps["file"] = time.perf_counter() - start - sum(steps.values())
     erasure.seconds = time.perf_counter() - start
+    erasure.steps = steps
     return erasure
 
 

@@ -19,6 +19,7 @@ from tailor.serve.routes import (
     health,
     items,
     marketing,
+    privacy,
     recommendations,
 )
 from tailor.serve.settings import ServeSettings
@@ -54,7 +55,8 @@ def create_app(settings: ServeSettings) -> FastAPI:
             allow_methods=["GET", "POST"],
             allow_headers=["X-API-Key", "Content-Type"],
         )
-    for module in (health, recommendations, items, customers, marketing, events, admin):
+    routers = (health, recommendations, items, customers, marketing, events, admin, privacy)
+    for module in routers:
         app.include_router(module.router, prefix=PREFIX)
     app.include_router(dashboard.router)  # the dashboard's pages, then its files
     app.mount("/static", dashboard.static_files(), name="static")

@@ -168,6 +168,7 @@ class ErasureReport(BaseModel):
         "next build (their own rows went now)."
     )
     seconds: float
+    steps: dict[str, float] = Field(description="Seconds of each step: warehouse, build, file.")
 
 
 class DataReport(BaseModel):
@@ -270,6 +271,71 @@ class KeyCreated(BaseModel):
 
 class Problem(BaseModel):
     detail: str
+
+
+def _day_in_range(day: date | None) -> date | None:
+    if day is not None and not 1900 <= day.year <= 2200:
+        raise ValueError("as_of must lie between the years 1900 and 2200")
+    return day
+
+
+class DPReportRequest(BaseModel):
+    """A differentially private release: the ε to spend of the warehouse's privacy budget."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    epsilon: float = Field(gt=0, le=1000, allow_inf_nan=False, description="The ε to spend.")
+    as_of: Annotated[
+        date | None,
+        AfterValidator(_day_in_range),
+        Field(description="Report on the events up to this day."),
+    ] = None
+
+
+class DPFigure(BaseModel):
+    what: str
+    epsilon: float = Field(description="The ε this figure spent (OpenDP's privacy map).")
+    share: float = Field(description="Its share of the release's ε.")
+    sensitivity: float = Field(description="How far one customer can move it (L1).")
+    scale: float = Field(description="The Laplace noise's scale: sensitivity / ε.")
+
+
+class LedgerEntry(BaseModel):
+    entry_id: int
+    spent_at: datetime
+    epsilon: float
+    release: str
+    as_of: str | None
+    channel: str | None
+    detail: dict[str, float] = Field(description="ε per figure.")
+
+
+class Ledger(BaseModel):
+    dataset: str = Field(description="What the budget is of: the warehouse's data.")
+    budget: float
+    spent: float
+    remaining: float
+    entries: list[LedgerEntry]
+
+
+class DPReport(BaseModel):
+    dataset: str
+    epsilon: float = Field(description="The ε this release spent.")
+    budget: float
+    spent: float = Field(description="The ε spent on the dataset in all, this release included.")
+    remaining: float
+    entry: dict[str, Any] = Field(description="The ledger entry of this release.")
+    first_day: date
+    last_day: date
+    bounds: dict[str, float] = Field(description="Contribution bounds per customer.")
+    figures: dict[str, DPFigure]
+    department_sales: list[dict[str, Any]] = Field(
+        description="Noisy sales per week (its first day) and department."
+    )
+    baskets: list[dict[str, Any]] = Field(
+        description="Per 4-week period: noisy baskets, their value, the average basket value."
+    )
+    segments: list[dict[str, Any]] = Field(description="Noisy customers per RFM segment.")
 
 
 def finite(value: float) -> float | None:
