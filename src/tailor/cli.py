@@ -453,6 +453,25 @@ def evaluate(
         Path | None,
         typer.Option(help="Also write an HTML report with charts (index.html + PNGs) here."),
     ] = None,
+    fairness: Annotated[
+        bool,
+        typer.Option(
+            "--fairness",
+            help="Also audit fairness: quality per customer group, exposure per item attribute.",
+        ),
+    ] = False,
+    fair_exposure: Annotated[
+        str | None,
+        typer.Option(
+            metavar="ATTRIBUTE",
+            help="Also re-rank for exposure parity by this item attribute (e.g. brand) and "
+            "report what it costs; implies --fairness.",
+        ),
+    ] = None,
+    fair_strength: Annotated[
+        float,
+        typer.Option(min=0.0, max=1.0, help="How far parity moves towards the purchase mix."),
+    ] = 1.0,
     db: DbOption = None,
     config: ConfigOption = None,
     json_: JsonOption = False,
@@ -461,6 +480,7 @@ def evaluate(
     """Every recommender on the same split, side by side, with 95 % bootstrap intervals."""
     from tailor.build import SELECTION_K, VALIDATION_DAYS
     from tailor.dataset import Dataset
+    from tailor.evaluate.fairness import audit, parity_candidates
     from tailor.evaluate.runner import CURVE_KS, evaluate_models, pick_default, rfm_segments
     from tailor.evaluate.runner import split as make_split
     from tailor.recommend import REGISTRY, factory
@@ -472,12 +492,15 @@ def evaluate(
         # Segments as of the training cut: the test period never moves a customer's segment.
         segments = rfm_segments(wh, train)
     factories = {name: factory(name) for name in settings.recommenders or REGISTRY}
+    fairness = fairness or fair_exposure is not None
+    lists: dict[str, Any] | None = {} if fairness else None
     with progress_bar(not json_) as update:
         # The report's recall curve comes from the same lists as every other figure.
         curve_ks = CURVE_KS if report is not None else None
         results = evaluate_models(
             train, test, factories, k, exclude_purchased, progress=update, curve_ks=curve_ks,
-            relevance_threshold=relevance_threshold, segments=segments,
+            relevance_threshold=relevance_threshold, segments=segments, lists=lists,
+            lists_width=parity_candidates(k) if fair_exposure is not None else 0,
         )  # fmt: skip
         # The default is chosen as the build chooses it: on a validation period carved from
         # the training data, never by the test figures above.
@@ -501,6 +524,12 @@ def evaluate(
         "models": results,
         "default": pick_default(validation, SELECTION_K),
     }
+    if lists is not None:
+        # Of the default in full, of every model in brief (tailor.evaluate.fairness).
+        data["fairness"] = audit(
+            train, lists, data["default"], k, parity_attribute=fair_exposure,
+            strength=fair_strength,
+        )  # fmt: skip
 
     def render() -> None:
         metrics = [f"{m}@{k}" for m in ("recall", "ndcg", "precision", "map", "hit_rate")]
@@ -522,6 +551,8 @@ def evaluate(
                 cells = (f"{s[label][f'recall@{k}']:.4f}" for s in by_segment.values())
                 table.add_row(label, f"{first['customers']:,}", *cells)
             out.print(table)
+        if "fairness" in data:
+            _print_fairness(data["fairness"], k)
 
     emit(data, json_, render)
     if report is not None:
@@ -531,6 +562,46 @@ def evaluate(
         index = write_report(json.loads(json.dumps(data, default=str)), report)
         # On stderr under --json, so that stdout stays one JSON document.
         (err if json_ else out).print(f"report written to {index}", markup=False, highlight=False)
+
+
+def _print_fairness(audit: dict[str, Any], k: int) -> None:
+    """The fairness audit of `tailor evaluate` as tables: groups, exposure, parity."""
+    model = audit["model"]
+    table = Table("attribute", "worst group", "best group", "worst / best",
+                  title=f"{model}: recall@{k} by customer group")  # fmt: skip
+    for attribute, quality in audit["groups"].items():
+        key, groups = f"recall@{k}", quality["groups"]
+        worst, best = quality["worst"][key], quality["best"][key]
+        if worst is None or best is None:
+            table.add_row(attribute, "—", "—", "too few customers per group")
+            continue
+        table.add_row(
+            attribute,
+            f"{worst} ({groups[worst][key]:.4f})",
+            f"{best} ({groups[best][key]:.4f})",
+            f"{quality['worst_best_ratio'][key]:.2f}",
+        )
+    if audit["groups"]:
+        out.print(table)
+    else:
+        out.print("no customer attribute forms groups (age band, income band, ...)")
+    for attribute, shown in audit["exposure"].items():
+        title = f"{model}: exposure by {attribute} (gap {shown['gap']:.3f})"
+        table = Table(attribute, "share of slots", "share of purchases", "ratio", title=title)
+        for value, shares in list(shown["values"].items())[:12]:
+            table.add_row(value, f"{shares['slots']:.3f}", f"{shares['purchases']:.3f}",
+                          f"{shares['ratio']:.2f}")  # fmt: skip
+        out.print(table)
+    parity = audit.get("parity")
+    if parity:
+        before, after = parity["before"], parity["after"]
+        out.print(
+            f"exposure parity by {parity['attribute']} (strength {parity['strength']:g}): "
+            f"recall@{k} {before[f'recall@{k}']:.4f} -> {after[f'recall@{k}']:.4f}, "
+            f"NDCG@{k} {before[f'ndcg@{k}']:.4f} -> {after[f'ndcg@{k}']:.4f}, "
+            f"exposure gap {before['exposure_gap']:.3f} -> {after['exposure_gap']:.3f}",
+            markup=False, highlight=False,
+        )  # fmt: skip
 
 
 def _write_table(frame: Any, path: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,10 @@ RECALL_CURVE_PNG = "recall_curve.png"
 ACCURACY_COVERAGE_PNG = "accuracy_vs_coverage.png"
 RECALL_CI_PNG = "recall_ci.png"
 SEGMENTS_PNG = "recall_by_segment.png"
+FAIRNESS_GROUPS_PNG = "fairness_groups.png"
+PARITY_PNG = "exposure_parity.png"
+TOP_VALUES = 15  # attribute values drawn in an exposure chart; the rest are summed as "other"
+_SHARE_COLOURS = ("#9aa5b1", "#3e7cb1", "#2f8f46")  # purchases, slots, slots with parity
 _NOT_FIGURES = ("ci95", "recall_curve", "segments")  # per-model keys that are not one number
 
 _CSS = """
@@ -57,7 +62,8 @@ def write_report(data: Mapping[str, Any], directory: Path) -> Path:
         exclude_purchased, train and test summaries), ``models`` (name to figures: the metrics
         @k, coverage, ..., ``ci95``, optionally ``recall_curve``, cut-off to recall (the
         cut-offs may be ints or, after a JSON round trip, strings), and optionally
-        ``segments``, segment to {customers, recall@k, ndcg@k, precision@k}) and ``default``.
+        ``segments``, segment to {customers, recall@k, ndcg@k, precision@k}), ``default`` and
+        optionally ``fairness`` (:func:`tailor.evaluate.fairness.audit`).
     directory : Path
         Created if missing; ``index.html`` and the PNG charts are (over)written there.
     """
@@ -103,8 +109,9 @@ def write_report(data: Mapping[str, Any], directory: Path) -> Path:
     if segmented:
         _segment_chart(segmented, k, directory / SEGMENTS_PNG)
 
+    fairness = _fairness_section(data, directory)
     path = directory / "index.html"
-    path.write_text(_page(data, headline(data), charts, segmented), encoding="utf-8")
+    path.write_text(_page(data, headline(data), charts, segmented, fairness), encoding="utf-8")
     return path
 
 
@@ -245,6 +252,7 @@ def _page(
     headline_text: str,
     charts: list[tuple[str, str, str]],
     segmented: Mapping[str, Mapping[str, Any]] | None = None,
+    fairness: list[str] | None = None,
 ) -> str:
     split = data["split"]
     k = int(split["k"])
@@ -289,6 +297,7 @@ def _page(
             "appear here when customer segments exist: this data has no purchases to segment "
             "customers by.</p>"
         )
+    sections += fairness or []
     sections += [
         "<h2>All figures</h2>",
         _metrics_table(models, best),
@@ -359,6 +368,362 @@ def _segment_size(segmented: Mapping[str, Mapping[str, Any]], label: str) -> int
     return max(int(s[label]["customers"]) for s in segmented.values() if label in s)
 
 
+# -- fairness -------------------------------------------------------------------------------------
+
+
+def _fairness_section(data: Mapping[str, Any], directory: Path) -> list[str]:
+    """The page's fairness section (and its charts, drawn into ``directory``)."""
+    audit = data.get("fairness")
+    if not audit:
+        return [
+            "<h2>Fairness</h2>",
+            '<p class="note">Run <code>tailor evaluate --fairness</code> to see how well the '
+            "lists serve each group of customers (age, income, household) and how much of them "
+            "each department and brand gets, against what customers buy.</p>",
+        ]
+    k = int(data["split"]["k"])
+    model = str(audit["model"])
+    overall = _number(data["models"].get(model, {}).get(f"recall@{k}"))
+    parts = [
+        "<h2>Fairness: whom the lists serve well</h2>",
+        f"<p>Figures of <b>{html.escape(model)}</b>, the default. The worst/best ratio divides "
+        f"the lowest group's mean by the highest's, among groups with a known value and at "
+        f"least {int(audit['min_customers'])} customers evaluated: 1 means every group is "
+        "served alike. Bars show 95 % intervals (bootstrap over the group's customers): "
+        "where the worst and best groups' intervals overlap, the gap may be chance.</p>",
+    ]
+    groups = audit.get("groups") or {}
+    if groups:
+        _groups_chart(groups, k, overall, directory / FAIRNESS_GROUPS_PNG)
+        parts.append(f'<img src="{FAIRNESS_GROUPS_PNG}" alt="Recall by customer group">')
+        parts.append("<ul>")
+        parts += [
+            f"<li>{html.escape(_group_sentence(attribute, quality, k))}</li>"
+            for attribute, quality in groups.items()
+        ]
+        parts.append("</ul>")
+        parts += [_groups_table(attribute, quality, k) for attribute, quality in groups.items()]
+        parts.append('<p class="muted">* not in the ratio: unknown value or too few customers.</p>')
+    else:
+        parts.append('<p class="note">The customers table holds no attribute that forms groups '
+                     "(age band, income band, household size, ...).</p>")  # fmt: skip
+    parts.append("<h2>Fairness: what the lists show</h2>")
+    exposure = audit.get("exposure") or {}
+    if not exposure:
+        parts.append('<p class="note">The catalogue holds no attribute with a few values '
+                     "(department, brand) to measure exposure by.</p>")  # fmt: skip
+    used: set[str] = set()
+    for attribute, shown in exposure.items():
+        file = _chart_name(attribute, used)
+        _shares_chart(
+            shown["values"],
+            {"share of purchases": "purchases", "share of slots": "slots"},
+            f"Share of purchases and of recommendation slots, by {attribute}",
+            directory / file,
+        )
+        parts += [
+            f"<h3>By {html.escape(attribute)}</h3>",
+            f'<img src="{file}" alt="Exposure by {html.escape(attribute)}">',
+            f"<p>{html.escape(_exposure_sentence(attribute, shown))}</p>",
+            _exposure_table(attribute, shown),
+        ]
+    parity = audit.get("parity")
+    if parity:
+        _shares_chart(
+            parity["exposure"],
+            {"share of purchases": "purchases", "share of slots": "slots_before",
+             "share of slots with parity": "slots_after"},
+            f"Exposure by {parity['attribute']}, with and without the parity re-rank",
+            directory / PARITY_PNG,
+        )  # fmt: skip
+        parts += [
+            "<h2>Fairness: what exposure parity would cost</h2>",
+            f'<img src="{PARITY_PNG}" alt="Exposure before and after the parity re-rank">',
+            f"<p>{html.escape(_parity_sentence(parity, k))}</p>",
+            _parity_table(parity, k),
+        ]
+    brief = audit.get("models") or {}
+    if len(brief) > 1:
+        parts += ["<h3>Every model in brief</h3>", _fairness_models_table(brief, k)]
+    return parts
+
+
+def _group_sentence(attribute: str, quality: Mapping[str, Any], k: int) -> str:
+    key = f"recall@{k}"
+    worst, best = quality["worst"].get(key), quality["best"].get(key)
+    if worst is None or best is None:
+        return f"By {attribute}: too few groups with enough customers to compare."
+    groups = quality["groups"]
+    low, high = groups[worst], groups[best]
+    ratio = _number(quality["worst_best_ratio"].get(key))
+    text = (
+        f"By {attribute}, the lists of the worst-served group ({worst}, {low['customers']:,} "
+        f"customers) hold {_percent(low[key])} of what its customers bought next (recall@{k}), "
+        f"{_percent(ratio, 0)} of the best-served group's {_percent(high[key])} ({best})"
+    )
+    low_ci, high_ci = low.get("ci95", {}).get(key), high.get("ci95", {}).get(key)
+    if low_ci and high_ci:
+        overlap = _number(low_ci[1]) >= _number(high_ci[0])
+        text += (
+            "; their intervals overlap, so the gap may be chance."
+            if overlap
+            else "; their intervals do not overlap: a gap worth looking into."
+        )
+    else:
+        text += "."
+    return text
+
+
+def _groups_table(attribute: str, quality: Mapping[str, Any], k: int) -> str:
+    metrics = [f"recall@{k}", f"ndcg@{k}"]
+    head = "".join(f"<th>{m}</th><th>{m} 95 % interval</th>" for m in metrics)
+    rows = [
+        f'<table class="fairness-groups" data-attribute="{html.escape(attribute)}">'
+        f"<tr><th>{html.escape(attribute)}</th><th>customers</th>{head}</tr>"
+    ]
+    compared = set(quality.get("compared") or [])
+    for label, group in quality["groups"].items():
+        mark = "" if label in compared else " *"
+        cells = "".join(
+            f'<td data-group="{html.escape(label)}" data-metric="{m}">'
+            f"{format_figure(group.get(m, math.nan))}</td>"
+            f"<td>{_interval(group.get('ci95', {}).get(m))}</td>"
+            for m in metrics
+        )
+        rows.append(
+            f"<tr><td>{html.escape(label)}{mark}</td>"
+            f"<td>{format_figure(int(group['customers']))}</td>{cells}</tr>"
+        )
+    ratios = quality["worst_best_ratio"]
+    cells = "".join(
+        f"<td>{format_figure(_plain_float(ratios.get(m)))}</td><td></td>" for m in metrics
+    )
+    rows.append(f"<tr><td>worst / best</td><td></td>{cells}</tr>")
+    rows.append("</table>")
+    return "\n".join(rows)
+
+
+def _exposure_sentence(attribute: str, shown: Mapping[str, Any]) -> str:
+    values = shown["values"]
+    gap = _number(shown["gap"])
+    text = (
+        f"The lists' mix by {attribute} differs from what customers buy by {_percent(gap)} of "
+        "the slots (the exposure gap: the share of slots that would have to change hands for "
+        "the lists to mirror purchases)."
+    )
+    if len(values) >= 2:
+        # By the difference of the shares, not their ratio: a value with 0.1 % of purchases
+        # shown 0.3 % of the time is no headline.
+        excess = {
+            v: _plain_float(f["slots"]) - _plain_float(f["purchases"]) for v, f in values.items()
+        }
+        over = max(values.items(), key=lambda vf: excess[vf[0]])
+        under = min(values.items(), key=lambda vf: excess[vf[0]])
+        text += (
+            f" Most over-shown: {over[0]} ({_percent(over[1]['slots'])} of the slots, "
+            f"{_percent(over[1]['purchases'])} of purchases); most under-shown: {under[0]} "
+            f"({_percent(under[1]['slots'])} of the slots, {_percent(under[1]['purchases'])} of "
+            "purchases)."
+        )
+    return text
+
+
+def _exposure_table(attribute: str, shown: Mapping[str, Any]) -> str:
+    rows = [
+        f'<table class="exposure" data-attribute="{html.escape(attribute)}"><tr>'
+        f"<th>{html.escape(attribute)}</th><th>share of slots</th><th>share of purchases</th>"
+        "<th>slots / purchases</th></tr>"
+    ]
+    for value, figures in shown["values"].items():
+        cells = "".join(
+            f'<td data-value="{html.escape(value)}" data-figure="{key}">'
+            f"{format_figure(_plain_float(figures.get(key)))}</td>"
+            for key in ("slots", "purchases", "ratio")
+        )
+        rows.append(f"<tr><td>{html.escape(value)}</td>{cells}</tr>")
+    rows.append("</table>")
+    return "\n".join(rows)
+
+
+def _parity_sentence(parity: Mapping[str, Any], k: int) -> str:
+    before, after, change = parity["before"], parity["after"], parity["relative_change"]
+    attribute, strength = parity["attribute"], _number(parity["strength"])
+    aim = (
+        "match their shares of purchases"
+        if strength >= 1
+        else f"move {_percent(strength, 0)} of the way towards their shares of purchases"
+    )
+    recall, ndcg = f"recall@{k}", f"ndcg@{k}"
+    return (
+        f"Re-picking each list of {k} from the model's top {parity['candidates']} so that the "
+        f"shares of the slots by {attribute} {aim} changes "
+        f"{_percent(_number(parity['lists_changed']), 0)} of the lists. The exposure gap goes "
+        f"from {_percent(before['exposure_gap'])} to {_percent(after['exposure_gap'])} of the "
+        f"slots. The lists then hold {_relative_change(change[recall])} of what customers "
+        f"bought next (recall@{k} {_fmt(before[recall])} to {_fmt(after[recall])}) and rank it "
+        f"{_relative_change(change[ndcg], 'worse', 'better')} (NDCG@{k} {_fmt(before[ndcg])} "
+        f"to {_fmt(after[ndcg])}).{_chance(parity['change'].get('ci95', {}), (recall, ndcg))}"
+    )
+
+
+def _chance(intervals: Mapping[str, Any], keys: tuple[str, ...]) -> str:
+    """Which changes a 95 % interval (paired, over customers) says may be chance."""
+    chance = [key for key in keys if _includes_zero(intervals.get(key))]
+    real = [key for key in keys if intervals.get(key) and key not in chance]
+    parts = []
+    if chance:
+        parts.append(f"the change in {' and '.join(chance)} may be chance (its 95 % interval "
+                     "includes 0)")  # fmt: skip
+    if real:
+        parts.append(f"the change in {' and '.join(real)} is beyond chance")
+    return f" Over these customers, {'; '.join(parts)}." if parts else ""
+
+
+def _includes_zero(interval: Any) -> bool:
+    if not interval:
+        return False
+    return _plain_float(interval[0]) <= 0 <= _plain_float(interval[1])
+
+
+def _parity_table(parity: Mapping[str, Any], k: int) -> str:
+    rows = ["<table id=parity><tr><th></th><th>before</th><th>after</th><th>change</th>"
+            "<th>change 95 % interval</th></tr>"]  # fmt: skip
+    for key in (f"recall@{k}", f"ndcg@{k}", "exposure_gap"):
+        before, after = parity["before"][key], parity["after"][key]
+        interval = parity["change"].get("ci95", {}).get(key)
+        rows.append(
+            f'<tr><td>{key}</td><td data-figure="{key}" data-when="before">'
+            f"{format_figure(_plain_float(before))}</td>"
+            f'<td data-figure="{key}" data-when="after">{format_figure(_plain_float(after))}</td>'
+            f"<td>{format_figure(_plain_float(after) - _plain_float(before))}</td>"
+            f"<td>{_interval(interval)}</td></tr>"
+        )
+    rows.append("</table>")
+    return "\n".join(rows)
+
+
+def _fairness_models_table(brief: Mapping[str, Mapping[str, Any]], k: int) -> str:
+    """One row per model: the worst/best recall ratio of each customer attribute, the exposure
+    gap of each item attribute and, with parity, its cost."""
+    key = f"recall@{k}"
+    groups = list(dict.fromkeys(a for f in brief.values() for a in f["worst_best_ratio"]))
+    items = list(dict.fromkeys(a for f in brief.values() for a in f["exposure_gap"]))
+    parity = any("parity" in f for f in brief.values())
+    head = "".join(f"<th>{html.escape(a)} worst/best</th>" for a in groups)
+    head += "".join(f"<th>{html.escape(a)} exposure gap</th>" for a in items)
+    if parity:
+        head += f"<th>{key} change with parity</th><th>exposure gap with parity</th>"
+    rows = [f"<table id=fairness-models><tr><th>model</th>{head}</tr>"]
+    for name, figures in brief.items():
+        cells = "".join(
+            f"<td>{format_figure(_plain_float(figures['worst_best_ratio'].get(a, {}).get(key)))}"
+            "</td>"
+            for a in groups
+        )
+        cells += "".join(
+            f"<td>{format_figure(_plain_float(figures['exposure_gap'].get(a)))}</td>" for a in items
+        )
+        if parity:
+            cost = figures.get("parity") or {}
+            cells += (
+                f"<td>{format_figure(_plain_float(cost.get('change', {}).get(key)))}</td>"
+                f"<td>{format_figure(_plain_float(cost.get('after', {}).get('exposure_gap')))}"
+                "</td>"
+            )
+        rows.append(f"<tr><td>{html.escape(name)}</td>{cells}</tr>")
+    rows.append("</table>")
+    return "\n".join(rows)
+
+
+def _groups_chart(
+    groups: Mapping[str, Mapping[str, Any]], k: int, overall: float, path: Path
+) -> None:
+    """One panel per customer attribute: recall@k per group with its 95 % interval."""
+    key = f"recall@{k}"
+    columns = 2 if len(groups) > 1 else 1
+    rows = math.ceil(len(groups) / columns)
+    fig = Figure(figsize=(10 if columns == 2 else 6, 3.2 * rows), layout="constrained")
+    axes = fig.subplots(rows, columns, squeeze=False).ravel()
+    for ax, (attribute, quality) in zip(axes, groups.items(), strict=False):
+        labels = list(quality["groups"])
+        values = [max(_number(quality["groups"][g].get(key)), 0.0) for g in labels]
+        low, high = [], []
+        for g, v in zip(labels, values, strict=True):
+            interval = quality["groups"][g].get("ci95", {}).get(key) or [v, v]
+            low.append(max(0.0, v - _plain_float(interval[0])))
+            high.append(max(0.0, _plain_float(interval[1]) - v))
+        compared = set(quality.get("compared") or [])
+        colours = ["#3e7cb1" if g in compared else "#b8c4ce" for g in labels]
+        ax.bar(range(len(labels)), values, yerr=[low, high], capsize=3, color=colours)
+        if math.isfinite(overall):
+            ax.axhline(overall, color="#616e7c", linestyle=":", linewidth=1)
+        sizes = [int(quality["groups"][g]["customers"]) for g in labels]
+        # Slant the labels when they would not fit side by side (a panel is about 400 px wide,
+        # a character of x-small text about 5 px).
+        slanted = max(len(g) for g in labels) * 5 > 400 / len(labels)
+        ax.set_xticks(
+            range(len(labels)),
+            [
+                f"{g}{' ' if slanted else chr(10)}({n:,})"
+                for g, n in zip(labels, sizes, strict=True)
+            ],
+            rotation=40 if slanted else 0,
+            ha="right" if slanted else "center",
+            rotation_mode="anchor",
+            fontsize="x-small",
+        )
+        ratio = _number(quality["worst_best_ratio"].get(key))
+        title = f"{attribute} (worst/best {ratio:.2f})" if math.isfinite(ratio) else attribute
+        ax.set_title(title, fontsize="medium")
+        ax.set_ylabel(key)
+        ax.set_ylim(bottom=0)
+        ax.grid(axis="y", alpha=0.3)
+    for ax in axes[len(groups) :]:
+        ax.set_visible(False)
+    fig.savefig(path, dpi=100)
+
+
+def _shares_chart(
+    values: Mapping[str, Mapping[str, Any]], series: Mapping[str, str], title: str, path: Path
+) -> None:
+    """Horizontal bars, one group per attribute value, one bar per series (a share)."""
+    shares = {
+        value: [max(_plain_float(figures.get(key)), 0.0) for key in series.values()]
+        for value, figures in values.items()
+    }
+    shown = sorted(shares, key=lambda v: -max(shares[v]))[:TOP_VALUES]
+    rest = [v for v in shares if v not in shown]
+    labels = [v for v in shares if v in shown]  # the order of the figures: by purchases
+    bars = [shares[v] for v in labels]
+    if rest:
+        labels.append(f"other ({len(rest)})")
+        bars.append([sum(shares[v][n] for v in rest) for n in range(len(series))])
+    height = 0.8 / len(series)
+    fig = Figure(figsize=(7, 1.2 + 0.22 * len(series) * len(labels)), layout="constrained")
+    ax = fig.subplots()
+    for n, name in enumerate(series):
+        positions = [i + (n - (len(series) - 1) / 2) * height for i in range(len(labels))]
+        colour = _SHARE_COLOURS[n % len(_SHARE_COLOURS)]
+        ax.barh(positions, [b[n] for b in bars], height=height, label=name, color=colour)
+    ax.set_yticks(range(len(labels)), labels, fontsize="small")
+    ax.invert_yaxis()
+    ax.set_xlabel("share")
+    ax.set_title(title, fontsize="medium")
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(fontsize="small")
+    fig.savefig(path, dpi=100)
+
+
+def _chart_name(attribute: str, used: set[str]) -> str:
+    """A file name for an attribute's exposure chart, safe and unique within the report."""
+    slug = re.sub(r"[^a-z0-9]+", "_", attribute.lower()).strip("_") or "attribute"
+    name, n = f"exposure_{slug}.png", 2
+    while name in used:
+        name, n = f"exposure_{slug}_{n}.png", n + 1
+    used.add(name)
+    return name
+
+
 def _split_table(split: Mapping[str, Any]) -> str:
     train, test = split.get("train") or {}, split.get("test") or {}
     keys = list(dict.fromkeys([*train, *test]))
@@ -409,6 +774,30 @@ def _number(value: Any) -> float:
     except (TypeError, ValueError):
         return -math.inf
     return -math.inf if math.isnan(number) else number
+
+
+def _percent(share: Any, decimals: int = 1) -> str:
+    """A share as the page writes it: "37.7 %"; missing or NaN as a dash."""
+    value = _plain_float(share)
+    return "—" if math.isnan(value) else f"{100 * value:.{decimals}f} %"
+
+
+def _relative_change(change: Any, less: str = "less", more: str = "more") -> str:
+    """A relative change in words: "0.7 % less", "1.2 % more" or "as much"."""
+    value = _plain_float(change)
+    if math.isnan(value):
+        return "—"
+    if abs(value) < 0.0005:
+        return "as much" if less == "less" else "as well"
+    return f"{_percent(abs(value))} {less if value < 0 else more}"
+
+
+def _plain_float(value: Any) -> float:
+    """A figure as a float, NaN where missing (shown as a dash)."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
 
 
 def _relative(value: float, other: float) -> tuple[str, str]:

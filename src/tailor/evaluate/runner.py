@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -34,6 +35,30 @@ Factory = Callable[[], Recommender]
 SELECTION_METRIC = "ndcg"
 CURVE_KS: tuple[int, ...] = (1, 5, 10, 20, 50)  # the cuts of the report's recall curve
 SEGMENT_METRICS: tuple[str, ...] = ("recall", "ndcg", "precision")  # per segment, @k
+
+
+@dataclass(frozen=True)
+class RankedLists:
+    """What one model showed the evaluated customers, kept for audits after the run.
+
+    Attributes
+    ----------
+    users : ndarray of shape (n_users,), int64
+        Customer rows of the training dataset, the customers evaluated.
+    items, scores : ndarray of shape (n_users, width)
+        Each customer's list, best first (-1 = padding), and its scores; the first ``k``
+        columns are the list every figure was computed on.
+    truth : csr_matrix of shape (n_users, n_items)
+        The relevant test items of each customer, as the figures counted them.
+    per_user : dict of str to ndarray of shape (n_users,)
+        The per-customer metrics @k (:func:`tailor.evaluate.metrics.ranking_metrics`).
+    """
+
+    users: np.ndarray
+    items: np.ndarray
+    scores: np.ndarray
+    truth: sp.csr_matrix
+    per_user: dict[str, np.ndarray]
 
 
 def split(
@@ -96,6 +121,8 @@ def evaluate_models(
     relevance_threshold: float | None = None,
     segments: Sequence[Any] | np.ndarray | None = None,
     fitted: MutableMapping[str, tuple[Recommender, float]] | None = None,
+    lists: MutableMapping[str, RankedLists] | None = None,
+    lists_width: int = 0,
 ) -> dict[str, dict[str, Any]]:
     """Fit each model on ``train`` and score its top ``k`` against ``test``.
 
@@ -125,6 +152,13 @@ def evaluate_models(
         Models already fitted on ``train``, name -> (model, fit seconds): a model found there
         is not fitted again, one fitted here is added. Lets several tasks on one split (the
         repeat-aware and the exploration list) share their fits.
+    lists : dict, optional
+        Filled with name -> :class:`RankedLists`, each model's lists, scores, truth and
+        per-customer metrics, for audits that must see the very lists the figures come from
+        (:mod:`tailor.evaluate.fairness`).
+    lists_width : int
+        Recommend lists at least this long (kept in ``lists``: candidates for re-ranking);
+        the figures still come from their first ``k`` items.
     """
     history = (train.interactions > 0).astype(np.float32).tocsr()
     truth = _relevant(test.interactions, relevance_threshold)
@@ -149,7 +183,7 @@ def evaluate_models(
     cuts = sorted({int(c) for c in curve_ks}) if curve_ks else []
     if cuts and cuts[0] < 1:
         raise TailorError(f"recall curve cut-offs must be at least 1, got {cuts[0]}")
-    width = max([k, *cuts])
+    width = max([k, *cuts, lists_width])
     results: dict[str, dict[str, Any]] = {}
     for n, (name, factory) in enumerate(models.items()):
         if progress:
@@ -163,7 +197,7 @@ def evaluate_models(
             if fitted is not None:
                 fitted[name] = (model, fit_seconds)
         started = time.perf_counter()
-        ranked, _ = model.recommend_rows(users, width, exclude_purchased=exclude_purchased)
+        ranked, scores = model.recommend_rows(users, width, exclude_purchased=exclude_purchased)
         done = time.perf_counter()
         items = ranked[:, :k]
         per_user = ranking_metrics(items, truth_u, k)
@@ -191,6 +225,8 @@ def evaluate_models(
             }
         if labels is not None:
             figures["segments"] = segment_figures(per_user, labels, k)
+        if lists is not None:
+            lists[name] = RankedLists(users, ranked, scores, truth_u, per_user)
         results[name] = figures
     if progress:
         progress("evaluating", 1.0)
