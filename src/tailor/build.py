@@ -10,7 +10,8 @@ A build holds the Dataset (``dataset.pkl``, plus its id maps and interaction mat
 (``recommenders/<name>.pkl``), and in the manifest the validation figures that chose the default
 recommender, and the pairs of items frequently bought together (``rules.parquet``, see
 :mod:`tailor.recommend.rules`). Customer intelligence and reports add their artifacts here as
-they arrive.
+they arrive. Every file of a build is written and read through :mod:`tailor.privacy.crypto`:
+encrypted (AES-GCM) when an encryption key is configured.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ from tailor.errors import TailorError
 from tailor.marketing.offers import NoCampaigns
 from tailor.marketing.targeting import analyse_offers
 from tailor.privacy.consent import save_opt_outs
+from tailor.privacy.crypto import read_build_file, reading, write_build_file, writing
+from tailor.privacy.pseudonym import FINGERPRINT_META
 from tailor.recommend import REGISTRY, Recommender, factory
 from tailor.recommend.rules import association_rules
 from tailor.store.warehouse import Warehouse
@@ -104,12 +107,9 @@ def build(
     steps["offers"] = round(time.perf_counter() - started, 3)
 
     def fill(staging: Path) -> dict[str, Any]:
-        sp.save_npz(staging / "interactions.npz", dataset.interactions)
-        np.save(staging / "customer_ids.npy", dataset.customer_ids, allow_pickle=True)
-        np.save(staging / "item_ids.npy", dataset.item_ids, allow_pickle=True)
+        save_dataset_arrays(dataset, staging)
         if fitted:
-            with open(staging / "dataset.pkl", "wb") as f:
-                pickle.dump(dataset, f, protocol=pickle.HIGHEST_PROTOCOL)
+            save_dataset(dataset, staging / "dataset.pkl")
             (staging / "recommenders").mkdir()
             for name, model in fitted.items():
                 model.save(staging / "recommenders" / f"{name}.pkl")
@@ -119,7 +119,11 @@ def build(
         if offers is not None:
             offers.save(staging / "offers")
         save_opt_outs(wh, staging / CONSENT_FILE)
+        fingerprint = wh.get_meta(FINGERPRINT_META)
+        # Customers named by pseudonyms: readers without the warehouse look ids up by it.
+        pseudonyms = {} if fingerprint is None else {FINGERPRINT_META: fingerprint}
         return {
+            **pseudonyms,
             "warehouse": str(wh.path.resolve()),
             "dataset": dataset.summary(),
             "weights": dict(dataset.weights),
@@ -157,7 +161,7 @@ def publish(directory: Path, fill: Callable[[Path], dict[str, Any]]) -> BuildInf
             "tailor_version": __version__,
             **fill(staging),
         }
-        (staging / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        write_build_file(staging / "manifest.json", json.dumps(manifest, indent=2).encode())
         final = directory / build_id
         os.replace(staging, final)
     except BaseException:
@@ -183,8 +187,8 @@ def current_build(directory: Path) -> BuildInfo:
         raise TailorError(f"{directory}: no build yet; run `tailor build`") from None
     path = directory / build_id
     try:
-        manifest = json.loads((path / "manifest.json").read_text())
-    except (OSError, ValueError) as exc:
+        manifest = json.loads(read_build_file(path / "manifest.json"))
+    except (OSError, ValueError) as exc:  # an EncryptionError says for itself what is wrong
         raise TailorError(
             f"{directory}: the current build {build_id!r} cannot be read ({exc}); "
             "run `tailor build`"
@@ -256,8 +260,23 @@ def load_dataset(info: BuildInfo) -> Dataset:
     path = info.path / "dataset.pkl"
     if not path.exists():
         raise TailorError(f"build {info.build_id} holds no dataset; run `tailor build`")
-    with open(path, "rb") as f:
-        return pickle.load(f)
+    return pickle.loads(read_build_file(path))
+
+
+def save_dataset(dataset: Dataset, path: Path) -> None:
+    """Write the Dataset a build is fitted on (``dataset.pkl``; see :func:`load_dataset`)."""
+    with writing(path) as f:
+        pickle.dump(dataset, f, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def save_dataset_arrays(dataset: Dataset, folder: Path) -> None:
+    """Write a dataset's interaction matrix and id maps into a build folder (see
+    :func:`load_dataset_arrays`)."""
+    with writing(folder / "interactions.npz") as f:
+        sp.save_npz(f, dataset.interactions)
+    for name, ids in (("customer_ids", dataset.customer_ids), ("item_ids", dataset.item_ids)):
+        with writing(folder / f"{name}.npy") as f:
+            np.save(f, ids, allow_pickle=True)
 
 
 def save_rules(rules: pd.DataFrame, path: Path) -> None:
@@ -265,7 +284,8 @@ def save_rules(rules: pd.DataFrame, path: Path) -> None:
     frame = rules.copy()
     for column in ("antecedents", "consequents"):
         frame[column] = frame[column].map(list)
-    frame.to_parquet(path, index=False)
+    with writing(path) as f:
+        frame.to_parquet(f, index=False)
 
 
 def load_rules(info: BuildInfo) -> pd.DataFrame:
@@ -275,7 +295,7 @@ def load_rules(info: BuildInfo) -> pd.DataFrame:
     path = info.path / "rules.parquet"
     if not summary or not path.exists():
         raise TailorError(f"build {info.build_id} has no association rules; run `tailor build`")
-    rules = pd.read_parquet(path)
+    rules = pd.read_parquet(reading(path))
     for column in ("antecedents", "consequents"):
         rules[column] = [tuple(ids.tolist()) for ids in rules[column]]
     rules.attrs.update(baskets=summary["baskets"], min_support=summary["min_support"])
@@ -285,7 +305,7 @@ def load_rules(info: BuildInfo) -> pd.DataFrame:
 def load_dataset_arrays(info: BuildInfo) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
     """(interactions, customer_ids, item_ids) of a build."""
     return (
-        sp.load_npz(info.path / "interactions.npz").tocsr(),
-        np.load(info.path / "customer_ids.npy", allow_pickle=True),
-        np.load(info.path / "item_ids.npy", allow_pickle=True),
+        sp.load_npz(reading(info.path / "interactions.npz")).tocsr(),
+        np.load(reading(info.path / "customer_ids.npy"), allow_pickle=True),
+        np.load(reading(info.path / "item_ids.npy"), allow_pickle=True),
     )

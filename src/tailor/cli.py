@@ -6,6 +6,7 @@ Every verb takes ``--db`` (default ``./tailor.duckdb`` or ``$TAILOR_DB``), ``--j
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import json
 import sys
@@ -20,8 +21,11 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from tailor.config import Settings, load_settings
+from tailor.config import Settings
+from tailor.config import load_settings as read_settings
 from tailor.errors import TailorError
+from tailor.privacy import keys
+from tailor.privacy.pseudonym import CustomerIds, lookup_id
 from tailor.store import KINDS, Warehouse, ingest_files
 
 app = typer.Typer(
@@ -53,7 +57,9 @@ def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return func(*args, **kwargs)
+            # In a context of its own: the settings a command activates (see load_settings)
+            # end with it.
+            return contextvars.copy_context().run(func, *args, **kwargs)
         except TailorError as exc:
             if kwargs.get("debug"):
                 raise
@@ -87,8 +93,21 @@ def progress_bar(enabled: bool = True) -> Iterator[Callable[[str, float], None] 
         yield update
 
 
+def load_settings(db: Path | None, config: Path | None) -> Settings:
+    """The command's settings (see :func:`tailor.config.load_settings`), also made the ones
+    build files and pseudonyms read their keys from (:func:`tailor.privacy.keys.activate`)."""
+    settings = read_settings(db, config)
+    keys.activate(settings)
+    return settings
+
+
 def open_warehouse(settings: Settings, read_only: bool = False) -> Warehouse:
-    return Warehouse(settings.db, read_only=read_only, memory_limit=settings.memory_limit)
+    return Warehouse(
+        settings.db,
+        read_only=read_only,
+        memory_limit=settings.memory_limit,
+        encryption_key=keys.warehouse_key(settings),
+    )
 
 
 def emit(data: Any, as_json: bool, render: Callable[[], None]) -> None:
@@ -129,6 +148,13 @@ def ingest(
     encoding: Annotated[
         str | None, typer.Option(help="CSV encoding: utf-8 (default), latin-1, utf-16.")
     ] = None,
+    pseudonymize: Annotated[
+        bool,
+        typer.Option(
+            help="Store customer ids as pseudonyms (HMAC under $TAILOR_PSEUDONYM_KEY), from now "
+            "on for every ingest into this warehouse; see docs/encryption-and-pseudonyms.md."
+        ),
+    ] = False,
     db: DbOption = None,
     config: ConfigOption = None,
     json_: JsonOption = False,
@@ -151,6 +177,7 @@ def ingest(
             delimiter=delimiter,
             encoding=encoding,
             progress=update,
+            pseudonymize=pseudonymize,
         )
     data = [r.as_dict() for r in reports]
 
@@ -290,7 +317,10 @@ def recommend(
     settings = load_settings(db, config)
     info = current_build(builds_dir(settings.db))
     recommender = load_recommender(info, model)
-    ids = recommender.dataset_.customer_ids if all_ else np.asarray(customer, dtype=object)
+    if all_:
+        ids = recommender.dataset_.customer_ids
+    else:  # as the build names them: pseudonyms where it has them
+        ids = np.asarray(CustomerIds.of(info).lookup_all(customer), dtype=object)
     with err.status("recommending"):
         frame = recommender.recommend(
             ids,
@@ -681,6 +711,9 @@ def demo(
         ),
     ] = None,
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port to serve on.")] = 8000,
+    pseudonymize: Annotated[
+        bool, typer.Option(help="Store the households under pseudonyms ($TAILOR_PSEUDONYM_KEY).")
+    ] = False,
     db: DbOption = None,
     config: ConfigOption = None,
     json_: JsonOption = False,
@@ -695,8 +728,9 @@ def demo(
     settings = load_settings(db, config)
     with progress_bar(not json_) as update:
         result = run_demo(
-            settings.db, force=force, recommenders=settings.recommenders, progress=update
-        )
+            settings.db, force=force, recommenders=settings.recommenders, progress=update,
+            encryption_key=keys.warehouse_key(settings), pseudonymize=pseudonymize,
+        )  # fmt: skip
     data = {
         "db": str(result.db),
         "ingest_seconds": result.ingest_seconds,
@@ -778,8 +812,8 @@ def generate(
     paths = write(data, directory, fmt=format_)
     result: dict[str, Any] = {"files": {name: str(path) for name, path in paths.items()}}
     if db is not None:
-        # Each file through the same path `tailor ingest` takes.
-        with Warehouse(db) as wh, progress_bar(not json_) as update:
+        # Each file through the same path `tailor ingest` takes (with its keys, if any).
+        with open_warehouse(load_settings(db, None)) as wh, progress_bar(not json_) as update:
             result["ingested"] = [
                 r.as_dict()
                 for name, path in paths.items()
@@ -1221,12 +1255,13 @@ def service(
 
     settings = load_settings(db, config)
     info, found = _intelligence(settings)
-    rows = found.customers.loc[found.customers["customer_id"].astype(str) == customer.strip()]
+    key = str(lookup_id(info, customer)).strip()
+    rows = found.customers.loc[found.customers["customer_id"].astype(str) == key]
     if rows.empty:
         raise TailorError(f"unknown customer {customer!r} in build {info.build_id}")
     try:
         scores = _offer_scores(settings)[1].scores
-        mine = scores.loc[scores["customer_id"].astype(str) == customer.strip()]
+        mine = scores.loc[scores["customer_id"].astype(str) == key]
     except TailorError:
         mine = None
     recommender = load_recommender(info)
@@ -1331,6 +1366,9 @@ def serve(
     from tailor.serve import ServeSettings, create_app
 
     settings = ServeSettings.resolve(db, config, cors_origin)
+    # The keys of --config for the server's reads of build files (its requests run in copies of
+    # this context).
+    keys.activate(read_settings(db, config))
     application = create_app(settings)
     err.print(f"serving {settings.db} on http://{host}:{port} (API docs at /docs)")
     uvicorn.run(application, host=host, port=port, log_level="warning")
@@ -1402,8 +1440,9 @@ def consent_set(
     }
     settings = load_settings(db, config)
     with open_warehouse(settings) as wh:
-        now = set_consent(wh, customer, **flags)
-    data = {"customer_id": customer.strip(), **now}
+        key = str(lookup_id(wh, customer)).strip()
+        now = set_consent(wh, key, **flags)
+    data = {"customer_id": key, **now}
     emit(data, json_, lambda: _print_mapping(f"consent of customer {customer}", now))
 
 
@@ -1421,8 +1460,9 @@ def consent_show(
 
     settings = load_settings(db, config)
     with open_warehouse(settings, read_only=True) as wh:
-        now = consent_of(wh, [customer]).iloc[0].to_dict()
-    data = {"customer_id": customer.strip(), **now}
+        key = str(lookup_id(wh, customer)).strip()
+        now = consent_of(wh, [key]).iloc[0].to_dict()
+    data = {"customer_id": key, **now}
     emit(data, json_, lambda: _print_mapping(f"consent of customer {customer}", now))
 
 
@@ -1448,6 +1488,9 @@ def forget(
     from tailor.privacy.erasure import audit_key, erasure_log, forget, subject_hash
 
     settings = load_settings(db, config)
+    if customer is not None:  # as the warehouse names them: a pseudonym where it has them
+        with open_warehouse(settings, read_only=True) as wh:
+            customer = str(lookup_id(wh, customer))
     if log or check:
         with open_warehouse(settings, read_only=True) as wh:
             entries = erasure_log(wh)
@@ -1515,6 +1558,64 @@ def privacy_ledger(
             table.add_row(str(e["entry_id"]), e["spent_at"][:19].replace("T", " "),
                           f"{e['epsilon']:g}", e["release"], e["as_of"] or "—",
                           e["channel"] or "—")  # fmt: skip
+        out.print(table)
+
+    emit(data, json_, render)
+
+
+@app.command()
+@user_errors
+def encrypt(
+    db: DbOption = None,
+    config: ConfigOption = None,
+    json_: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Encrypt a plain warehouse and its builds with the configured key ($TAILOR_ENCRYPTION_KEY,
+    $TAILOR_ENCRYPTION_KEY_FILE or [privacy] encryption_key_file; never an option)."""
+    from tailor.errors import EncryptionError
+    from tailor.privacy.crypto import encrypt_existing
+
+    settings = load_settings(db, config)
+    secret = keys.encryption_secret(settings)
+    if secret is None:
+        raise EncryptionError(f"no encryption key: {keys.how_to_set(keys.ENCRYPTION)}")
+    data = encrypt_existing(settings.db, secret, settings.memory_limit)
+    emit(
+        data,
+        json_,
+        lambda: out.print(
+            f"{data['warehouse']} encrypted, and {data['build_files']} build files",
+            highlight=False,
+        ),
+    )
+
+
+@app.command()
+@user_errors
+def pseudonym(
+    customer: Annotated[list[str], typer.Argument(help="Customer ids.")],
+    db: DbOption = None,
+    config: ConfigOption = None,
+    json_: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """The pseudonyms a pseudonymized warehouse names CUSTOMERs by (to join Tailor's answers
+    back to your own ids)."""
+    from tailor.errors import PseudonymError
+
+    settings = load_settings(db, config)
+    with open_warehouse(settings, read_only=True) as wh:
+        ids = CustomerIds.of(wh, keys.pseudonym_secret(settings))
+    if not ids.pseudonymized:
+        raise PseudonymError(f"{settings.db}: the warehouse stores customer ids as they are")
+    pairs = zip(customer, ids.lookup_all(customer), strict=True)
+    data = [{"customer_id": c.strip(), "pseudonym": p} for c, p in pairs]
+
+    def render() -> None:
+        table = Table("customer_id", "pseudonym", title="pseudonyms")
+        for row in data:
+            table.add_row(row["customer_id"], row["pseudonym"])
         out.print(table)
 
     emit(data, json_, render)

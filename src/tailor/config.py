@@ -23,6 +23,9 @@ working directory (or the file named by ``$TAILOR_CONFIG``), the defaults below.
     [privacy]                     # differentially private reports (tailor.privacy.dp)
     dp_budget = 3.0               # ε a warehouse's data may spend in all (also $TAILOR_DP_BUDGET)
     dp_bounds = { max_cells = 40, max_cell_spend = 25.0 }   # contribution bounds per customer
+    encryption_key_file = "tailor.key"     # files holding the secrets of encryption at rest and
+    pseudonym_key_file = "pseudonym.key"   # of pseudonymous ids, relative to this file (or
+                                  # $TAILOR_ENCRYPTION_KEY, ...: see tailor.privacy.keys)
 """
 
 from __future__ import annotations
@@ -57,6 +60,9 @@ class PrivacySettings:
 
     dp_budget: float = DEFAULT_DP_BUDGET
     dp_bounds: dict[str, float] = field(default_factory=dict)
+    # Files holding the secrets of tailor.privacy.keys (the secrets themselves never live here).
+    encryption_key_file: Path | None = None
+    pseudonym_key_file: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -144,7 +150,7 @@ def load_settings(db: str | Path | None = None, config: str | Path | None = None
 
 
 def _privacy(raw: dict[str, Any], path: Path) -> PrivacySettings:
-    """``[privacy]``: dp_budget (overridden by $TAILOR_DP_BUDGET) and dp_bounds."""
+    """``[privacy]``: dp_budget (overridden by $TAILOR_DP_BUDGET), dp_bounds and the key files."""
     table = _table(raw, "privacy", path)
     budget = os.environ.get("TAILOR_DP_BUDGET", table.get("dp_budget", DEFAULT_DP_BUDGET))
     where = "$TAILOR_DP_BUDGET" if "TAILOR_DP_BUDGET" in os.environ else f"{path}: [privacy]"
@@ -158,7 +164,14 @@ def _privacy(raw: dict[str, Any], path: Path) -> PrivacySettings:
     for name, value in bounds.items():
         if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
             raise ConfigError(f"{path}: [privacy.dp_bounds] {name} must be a positive number")
-    return PrivacySettings(budget, dict(bounds))
+    key_files = {}
+    for name in ("encryption_key_file", "pseudonym_key_file"):
+        value = table.get(name)
+        if value is not None and not isinstance(value, str):
+            raise ConfigError(f"{path}: [privacy] {name} must be a file name in quotes")
+        # A relative name is read from the folder of tailor.toml, wherever Tailor runs.
+        key_files[name] = None if value is None else path.parent / Path(value).expanduser()
+    return PrivacySettings(budget, dict(bounds), **key_files)
 
 
 def _table(raw: dict[str, Any], key: str, path: Path, name: str | None = None) -> dict[str, Any]:

@@ -80,14 +80,19 @@ def run_demo(
     force: bool = False,
     recommenders: Sequence[str] | None = None,
     progress: Callable[[str, float], None] | None = None,
+    encryption_key: str | None = None,
+    pseudonymize: bool = False,
 ) -> DemoResult:
     """Create a fresh demo warehouse at ``db`` and build it.
 
     The warehouse is made under a temporary name and moved into place only when complete. An
-    existing file is replaced only if it is a demo warehouse itself, or with ``force``.
+    existing file is replaced only if it is a demo warehouse itself, or with ``force``. With
+    ``encryption_key`` the warehouse is encrypted (the build files follow the configured key:
+    see :mod:`tailor.privacy.crypto`); with ``pseudonymize`` the households are stored under
+    pseudonyms (the configured pseudonym key: see :mod:`tailor.privacy.pseudonym`).
     """
     source = data_dir()
-    if db.exists() and not force and not _is_demo(db):
+    if db.exists() and not force and not _is_demo(db, encryption_key):
         raise TailorError(
             f"{db} holds a warehouse that is not the demo's; pass --force to replace it "
             "or --db to choose another file"
@@ -96,14 +101,15 @@ def run_demo(
     partial = db.with_name(db.name + ".partial")
     partial.unlink(missing_ok=True)
     try:
-        with Warehouse(partial) as wh:
+        with Warehouse(partial, encryption_key=encryption_key) as wh:
             wh.set_meta("demo", DEMO_MARK)
             start = time.perf_counter()
             reports = []
             for name, kind, mapping in TABLES:
                 reports += ingest_files(
-                    wh, kind, [source / f"{name}.parquet"], mapping, progress=progress
-                )
+                    wh, kind, [source / f"{name}.parquet"], mapping, progress=progress,
+                    pseudonymize=pseudonymize,
+                )  # fmt: skip
             ingest_seconds = time.perf_counter() - start
             stats = wh.stats()
             wh.con.execute("CHECKPOINT")
@@ -114,14 +120,14 @@ def run_demo(
         db.with_name(partial.name + ".wal").unlink(missing_ok=True)
     target = builds_dir(db)
     shutil.rmtree(target, ignore_errors=True)  # builds of the replaced warehouse are stale
-    with Warehouse(db, read_only=True) as wh:
+    with Warehouse(db, read_only=True, encryption_key=encryption_key) as wh:
         info = build(wh, target, recommenders=recommenders, progress=progress)
     return DemoResult(db, reports, round(ingest_seconds, 2), info, stats)
 
 
-def _is_demo(db: Path) -> bool:
+def _is_demo(db: Path, encryption_key: str | None = None) -> bool:
     try:
-        with Warehouse(db, read_only=True) as wh:
+        with Warehouse(db, read_only=True, encryption_key=encryption_key) as wh:
             return wh.get_meta("demo") == DEMO_MARK
     except TailorError:
         return False

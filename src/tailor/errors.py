@@ -21,6 +21,16 @@ class WarehouseError(TailorError):
     """The warehouse file cannot be opened or is of an unknown schema version."""
 
 
+class EncryptionError(TailorError):
+    """Encrypted data (the warehouse or a build file) cannot be read or written with the key
+    configured: none is set, it is another key, or the file was changed."""
+
+
+class PseudonymError(TailorError):
+    """Customer ids cannot be pseudonymized as asked: no pseudonym key, another key than the
+    warehouse's, or raw ids that would meet pseudonymous ones."""
+
+
 class InputError(TailorError):
     """An input file cannot be ingested.
 

@@ -30,6 +30,7 @@ from tailor.customers.clv import clv_report
 from tailor.customers.features import PurchaseTable
 from tailor.customers.segments import RFM_SEGMENTS, cluster_customers, rfm_segment, segment_profiles
 from tailor.errors import TailorError
+from tailor.privacy.crypto import read_build_file, reading, write_build_file, writing
 from tailor.store.warehouse import Warehouse
 
 CHURN_HORIZON_DAYS = 28
@@ -107,15 +108,17 @@ class CustomerIntelligence:
         folder.mkdir(parents=True, exist_ok=True)
         for name in self._FRAMES:
             frame = getattr(self, name)
-            _parquet_ready(frame).to_parquet(folder / f"{name}.parquet", index=False)
-        (folder / "summary.json").write_text(json.dumps(self.summary, indent=2, default=str))
+            with writing(folder / f"{name}.parquet") as f:
+                _parquet_ready(frame).to_parquet(f, index=False)
+        summary = json.dumps(self.summary, indent=2, default=str).encode()
+        write_build_file(folder / "summary.json", summary)
 
     @classmethod
     def load(cls, folder: Path) -> CustomerIntelligence:
         if not (folder / "summary.json").exists():
             raise TailorError("the current build has no customer intelligence; run `tailor build`")
-        frames = {name: pd.read_parquet(folder / f"{name}.parquet") for name in cls._FRAMES}
-        summary = json.loads((folder / "summary.json").read_text())
+        frames = {n: pd.read_parquet(reading(folder / f"{n}.parquet")) for n in cls._FRAMES}
+        summary = json.loads(read_build_file(folder / "summary.json"))
         return cls(**frames, summary=summary)
 
 

@@ -42,6 +42,7 @@ from tailor.marketing.offers import (
     member_examples,
     pair_features,
 )
+from tailor.privacy.crypto import read_build_file, reading, write_build_file, writing
 from tailor.store.schema import ANALYTICS_CONSENTED, consented
 from tailor.store.warehouse import Warehouse
 
@@ -80,18 +81,20 @@ class OfferScores:
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        self.scores.to_parquet(folder / "scores.parquet", index=False)
-        self.campaigns.to_parquet(folder / "campaigns.parquet", index=False)
-        (folder / "summary.json").write_text(json.dumps(self.summary, indent=2, default=str))
+        for name, frame in (("scores", self.scores), ("campaigns", self.campaigns)):
+            with writing(folder / f"{name}.parquet") as f:
+                frame.to_parquet(f, index=False)
+        summary = json.dumps(self.summary, indent=2, default=str).encode()
+        write_build_file(folder / "summary.json", summary)
 
     @classmethod
     def load(cls, folder: Path) -> OfferScores:
         if not (folder / "summary.json").exists():
             raise TailorError("the current build has no offer scores; run `tailor build`")
-        summary = json.loads((folder / "summary.json").read_text())
+        summary = json.loads(read_build_file(folder / "summary.json"))
         return cls(
-            pd.read_parquet(folder / "scores.parquet"),
-            pd.read_parquet(folder / "campaigns.parquet"),
+            pd.read_parquet(reading(folder / "scores.parquet")),
+            pd.read_parquet(reading(folder / "campaigns.parquet")),
             summary,
         )
 

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from tailor.errors import TailorError
+from tailor.privacy.crypto import reading, writing
 from tailor.recommend.base import Recommender
 from tailor.store.warehouse import Warehouse
 
@@ -139,11 +140,12 @@ def save_opt_outs(wh: Warehouse, path: Path) -> None:
     frames = [
         pd.DataFrame({"purpose": p, "customer_id": sorted(opted_out(wh, p))}) for p in PURPOSES
     ]
-    pd.concat(frames, ignore_index=True).to_parquet(path, index=False)
+    with writing(path) as f:
+        pd.concat(frames, ignore_index=True).to_parquet(f, index=False)
 
 
 def load_opt_outs(path: Path, purpose: str) -> set[str]:
     if not path.exists():
         return set()
-    frame = pd.read_parquet(path)
+    frame = pd.read_parquet(reading(path))
     return set(frame.loc[frame["purpose"] == purpose, "customer_id"])

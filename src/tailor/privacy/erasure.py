@@ -29,7 +29,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-import pickle
 import secrets
 import shutil
 import time
@@ -48,8 +47,11 @@ from tailor.build import (
     BuildInfo,
     current_build,
     load_dataset,
+    load_dataset_arrays,
     publish,
+    save_dataset,
 )
+from tailor.privacy.crypto import reading, writing
 from tailor.recommend.base import Recommender
 from tailor.store.schema import domains, quote
 from tailor.store.warehouse import Warehouse
@@ -183,12 +185,12 @@ def _delete_rows(wh: Warehouse, key: str, erasure: Erasure) -> dict[str, int]:
 def fold_out(info: BuildInfo, key: str) -> tuple[BuildInfo, list[str], bool]:
     """Publish ``info``'s build without the customer ``key``: (the new build, the models whose
     shared weights still hold their share, whether the build held them at all)."""
+    interactions, customer_ids, _ = load_dataset_arrays(info)
+    keep = pd.Series(customer_ids, dtype=object).astype(str).to_numpy() != key
+    held_rows = not keep.all()
+    # The dataset and models exist when the build fitted recommenders.
     dataset = load_dataset(info) if (info.path / "dataset.pkl").exists() else None
-    keep = None
-    if dataset is not None:
-        keep = pd.Series(dataset.customer_ids, dtype=object).astype(str).to_numpy() != key
-    held_rows = keep is not None and not keep.all()
-    folded = dataset.without_customers(keep) if held_rows else dataset
+    folded = dataset.without_customers(keep) if held_rows and dataset is not None else dataset
     pending: list[str] = []
     tables: list[str] = []  # the build's tables that held the customer
 
@@ -210,12 +212,13 @@ def fold_out(info: BuildInfo, key: str) -> tuple[BuildInfo, list[str], bool]:
                 if model.fold_out != "exact":
                     pending.append(model.name)
             elif source.name == "dataset.pkl":
-                with open(target, "wb") as f:
-                    pickle.dump(folded, f, protocol=pickle.HIGHEST_PROTOCOL)
+                save_dataset(folded, target)
             elif source.name == "interactions.npz":
-                sp.save_npz(target, folded.interactions)
+                with writing(target) as f:
+                    sp.save_npz(f, interactions[keep])
             elif source.name == "customer_ids.npy":
-                np.save(target, folded.customer_ids, allow_pickle=True)
+                with writing(target) as f:
+                    np.save(f, customer_ids[keep], allow_pickle=True)
             else:
                 os.link(source, target)
         # Customer intelligence and offers: their rows go, their fitted models and profiles
@@ -241,16 +244,16 @@ _PUBLISHED = ("build_id", "created_at", "tailor_version")  # publish() writes th
 
 def _parquet_without(source: Path, target: Path, key: str) -> bool:
     """Copy a Parquet file without the rows whose customer_id is ``key``; True if it had any."""
-    schema = pq.read_schema(source)
-    if "customer_id" not in schema.names:
+    if "customer_id" not in pq.read_schema(reading(source)).names:
         os.link(source, target)
         return False
-    frame = pd.read_parquet(source)
+    frame = pd.read_parquet(reading(source))
     mine = frame["customer_id"].astype(str).str.strip().to_numpy() == key
     if not mine.any():
-        os.link(source, target)
+        os.link(source, target)  # the file is bound to its path in a build, not to the build
         return False
-    frame.loc[~mine].reset_index(drop=True).to_parquet(target, index=False)
+    with writing(target) as f:
+        frame.loc[~mine].reset_index(drop=True).to_parquet(f, index=False)
     return True
 
 

@@ -22,6 +22,7 @@ import scipy.sparse as sp
 
 from tailor.dataset import Dataset
 from tailor.errors import TailorError
+from tailor.privacy.crypto import read_build_file, writing
 from tailor.recommend.rerank import item_groups, rerank
 
 BATCH = 512  # customers scored at once: bounds the dense (batch x items) score block
@@ -397,15 +398,15 @@ class Recommender(ABC):
         return state
 
     def save(self, path: str | Path) -> None:
-        """Pickle the fitted model, without its dataset (see :meth:`load`)."""
-        with open(path, "wb") as f:
+        """Pickle the fitted model, without its dataset (see :meth:`load`), through
+        :mod:`tailor.privacy.crypto` (encrypted when a key is configured)."""
+        with writing(path) as f:
             pickle.dump(self, f, protocol=pickle.HIGHEST_PROTOCOL)
 
     @staticmethod
     def load(path: str | Path, dataset: Dataset) -> Recommender:
         """A model saved by :meth:`save`, re-attached to the dataset it was fitted on."""
-        with open(path, "rb") as f:
-            model = pickle.load(f)
+        model = pickle.loads(read_build_file(path))
         model._attach(dataset)
         return model
 

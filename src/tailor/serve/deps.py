@@ -9,6 +9,7 @@ from fastapi import Depends, HTTPException, Request, Security, status
 from fastapi.security import APIKeyHeader
 
 from tailor.serve.auth import rank
+from tailor.serve.routes._common import PathId
 from tailor.serve.state import Served, ServingState
 
 api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key of Tailor.")
@@ -33,6 +34,15 @@ async def get_served(state: State) -> Served:
 
 
 Current = Annotated[Served, Depends(get_served)]
+
+
+async def get_customer_key(customer_id: PathId, state: State) -> str:
+    """The path's customer id as the server keys customers: its pseudonym in a pseudonymized
+    warehouse (see :mod:`tailor.privacy.pseudonym`), else the id as text."""
+    return state.customer_key(customer_id)
+
+
+CustomerKey = Annotated[str, Depends(get_customer_key)]
 
 
 def require(role: str) -> Callable[..., Coroutine[Any, Any, str]]:

@@ -15,7 +15,6 @@ one lock. Events are written by one thread that commits together whatever reques
 from __future__ import annotations
 
 import concurrent.futures
-import copy
 import logging
 import queue
 import threading
@@ -36,8 +35,10 @@ from tailor.config import load_settings
 from tailor.customers.intelligence import CustomerIntelligence
 from tailor.errors import TailorError
 from tailor.marketing.targeting import OfferScores
+from tailor.privacy import keys
 from tailor.privacy.consent import PURPOSES, opted_out, set_consent
 from tailor.privacy.erasure import Erasure, forget
+from tailor.privacy.pseudonym import CustomerIds
 from tailor.recommend import Recommender
 from tailor.serve.auth import KeyRing, create_key, ensure_table
 from tailor.serve.settings import ServeSettings
@@ -318,7 +319,12 @@ class ServingState:
 
     def __init__(self, settings: ServeSettings) -> None:
         self.settings = settings
-        self.wh = Warehouse(settings.db)  # the write lock, for the server's life
+        config = load_settings(settings.db, settings.config)
+        # The write lock, for the server's life; encrypted with the configured key, if any.
+        self.wh = Warehouse(settings.db, encryption_key=keys.warehouse_key(config))
+        # How customers are named: by pseudonyms in a pseudonymized warehouse, which ids in
+        # requests are turned into (see customer_key).
+        self.customer_ids = CustomerIds.of(self.wh, keys.pseudonym_secret(config))
         self.write_lock = threading.Lock()
         self.gate = Gate()
         ensure_table(self.wh)
@@ -330,19 +336,23 @@ class ServingState:
         self.recent = EventsSinceBuild()
         self.served: Served | None = None
         try:
-            self.served = load_served(current_build(builds_dir(settings.db)))
+            with keys.use_settings(config):  # the build files' key, as configured for this server
+                self.served = load_served(current_build(builds_dir(settings.db)))
         except TailorError as exc:  # serve what can be served; a rebuild can publish one
             log.warning("no build served: %s", exc)
         self.writer = EventWriter(self.cursor(), self.write_lock)
         self.jobs: dict[str, RebuildJob] = {}
         self._rebuilding = threading.Lock()
 
+    def customer_key(self, customer_id: Any) -> str:
+        """A customer id from a request as the server keys customers (see :func:`id_key`): its
+        pseudonym where the warehouse has them (:mod:`tailor.privacy.pseudonym`)."""
+        return id_key(self.customer_ids.lookup(customer_id))
+
     def cursor(self) -> Warehouse:
         """The warehouse on a cursor of its own: for one thread (DuckDB connections are not
         safe to share between threads; cursors of one connection are)."""
-        view = copy.copy(self.wh)
-        view.con = self.wh.con.cursor()
-        return view
+        return self.wh.cursor()
 
     @contextmanager
     def reading(self) -> Iterator[Warehouse]:
@@ -420,14 +430,15 @@ class ServingState:
         try:
             # Settings are read again: a changed tailor.toml counts from the next rebuild.
             settings = load_settings(self.settings.db, self.settings.config)
-            info = run_build(
-                view,
-                builds_dir(self.settings.db),
-                as_of=as_of,
-                weights=settings.weights,
-                recommenders=settings.recommenders,
-            )
-            served = load_served(info)
+            with keys.use_settings(settings):  # a thread starts with no settings active
+                info = run_build(
+                    view,
+                    builds_dir(self.settings.db),
+                    as_of=as_of,
+                    weights=settings.weights,
+                    recommenders=settings.recommenders,
+                )
+                served = load_served(info)
         except Exception as exc:
             log.exception("rebuild %s failed", job.job_id)
             job.error = str(exc) or type(exc).__name__

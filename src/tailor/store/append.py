@@ -13,7 +13,6 @@ of the domain: seconds on millions of rows, once).
 
 from __future__ import annotations
 
-import copy
 import re
 from datetime import datetime
 
@@ -78,8 +77,7 @@ def append_events(wh: Warehouse, frame: pd.DataFrame, source: str = "api") -> in
     spec = KINDS["events"]
     # On a cursor of its own: a connection DuckDB has an unfinished result on refuses to
     # register a frame, and the caller's connection may have one.
-    wh = copy.copy(wh)
-    wh.con = wh.con.cursor()
+    wh = wh.cursor()
     try:
         # As Arrow: DuckDB scans Arrow without holding the GIL (Python objects need it), so a
         # server's other threads go on meanwhile.

@@ -17,6 +17,9 @@ All files of one call are one transaction: an error anywhere leaves the warehous
 Facts (events, campaign members, offers, redemptions) carry a ``row_key`` (the event_id given,
 or the row's content); a row whose key is stored already, or repeats in the file, is not added.
 Dimensions (items, customers, campaigns) are upserted: the last row of a key wins.
+
+In a pseudonymized warehouse (see :mod:`tailor.privacy.pseudonym`) both paths replace each
+customer id by its pseudonym in the SQL that reads the file, before anything is stored.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ import numpy as np
 import pandas as pd
 
 from tailor.errors import InputError, TailorError
+from tailor.privacy import pseudonym
+from tailor.privacy.keys import Secret
 from tailor.store.parse import (
     FRACTIONAL_TYPES,
     INTEGER_ID_RE,
@@ -114,6 +119,8 @@ class _Options:
     progress: StepProgress | None = None
     # Detect column types from every row, not DuckDB's sample of the first ones.
     full_sample: bool = False
+    # Store customer ids as pseudonyms (the connection holds the macro making them).
+    pseudonymized: bool = False
 
 
 class _FastPathFailed(Exception):
@@ -136,6 +143,8 @@ def ingest_files(
     delimiter: str | None = None,
     encoding: str | None = None,
     progress: StepProgress | None = None,
+    pseudonymize: bool = False,
+    pseudonym_key: Secret | None = None,
 ) -> list[IngestReport]:
     """Load ``files`` of one ``kind`` into the warehouse, all or nothing.
 
@@ -153,12 +162,19 @@ def ingest_files(
         strptime formats of the timestamp columns; when given, only these formats are accepted.
     skip_invalid : bool
         Load the valid rows and write the others, with reasons, to ``<file>.rejects.csv``.
+    pseudonymize : bool
+        Store customer ids as pseudonyms, and mark the warehouse so that every later ingest does
+        too (see :mod:`tailor.privacy.pseudonym`); a pseudonymized warehouse is ingested into
+        so anyway.
+    pseudonym_key : Secret, optional
+        The pseudonym key (default: the configured one; read only when needed).
     """
     if kind not in KINDS:
         raise TailorError(f"unknown kind {kind!r}; use one of {', '.join(KINDS)}")
     if not files:
         raise TailorError("no files to ingest")
     spec = KINDS[kind]
+    secret = pseudonym.ingest_secret(wh, pseudonymize, pseudonym_key)
     options = _Options(
         mapping=dict(mapping or {}),
         optional_mapping=dict(optional_mapping or {}),
@@ -167,15 +183,22 @@ def ingest_files(
         delimiter=delimiter,
         encoding=encoding,
         progress=progress,
+        pseudonymized=secret is not None,
     )
 
     def attempt(fast: bool, options: _Options = options) -> list[IngestReport]:
         with wh.transaction():
+            if secret is not None:  # rolled back with the rest when the attempt fails
+                pseudonym.mark_pseudonymized(wh, secret)
+                pseudonym.create_macro(wh.con, secret)
             first_id = wh.next_ingest_id()
-            return [
+            reports = [
                 _FileIngest(wh, spec, Path(f), options, first_id + i).run(fast)
                 for i, f in enumerate(files)
             ]
+            if secret is not None:
+                pseudonym.drop_macro(wh.con)
+            return reports
 
     if spec.mode == "append" and not skip_invalid:
         # Row order in a fact table means nothing; letting DuckDB write in any order makes
@@ -577,7 +600,7 @@ class _FileIngest:
             f"0 AS __row FROM {source}) WHERE __ok"
         )
         stored = self._has_rows()
-        sql = self._insert_sql(relation, skip_stored=stored)
+        sql = self._insert_sql(self._pseudonymized(relation), skip_stored=stored)
         try:
             read = self.wh.run(sql, progress=self._step(f"loading {self.path.name}"))
             if stored:  # the insert counted only the new rows
@@ -635,7 +658,9 @@ class _FileIngest:
                 else quote(t.name)
                 for t in self.targets
             )
-            relation = f"SELECT {columns}, rowid AS __row FROM __staged WHERE __bad_column IS NULL"
+            relation = self._pseudonymized(
+                f"SELECT {columns}, rowid AS __row FROM __staged WHERE __bad_column IS NULL"
+            )
             if self.spec.mode == "append":
                 self.wh.run(
                     self._insert_sql(relation, skip_stored=self._has_rows()),
@@ -652,9 +677,18 @@ class _FileIngest:
 
     # -- column rules shared by both paths --------------------------------------------------------
 
+    def _pseudonymized(self, relation: str) -> str:
+        """``relation`` with customer ids replaced by their pseudonyms, if the ingest makes
+        them."""
+        if not self.options.pseudonymized or "customer_id" not in {t.name for t in self.targets}:
+            return relation
+        return pseudonym.pseudonymized_sql(relation)
+
     def _decide_id_type(self, domain: str, integral: bool) -> str:
         """The storage type for ids of ``domain`` given whether this file's ids are integers;
         widens the domain to text (for good) when they are not."""
+        if domain == "customer" and self.options.pseudonymized:
+            integral = False  # pseudonyms are text, whatever the ids they replace
         current = self.wh.id_type(domain)
         if current == "BIGINT" and not integral:
             self.wh.set_id_type(domain, "VARCHAR")

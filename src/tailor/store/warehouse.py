@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -28,6 +29,35 @@ from tailor.store.schema import (
 Progress = Callable[[float], None]
 """Called with the fraction done (0..1) of a long step."""
 
+ENCRYPTED_ALIAS = "warehouse"
+"""The catalog name of an encrypted warehouse (attached to an in-memory connection)."""
+
+
+def load_crypto(con: duckdb.DuckDBPyConnection) -> None:
+    """Load DuckDB's crypto module (part of its httpfs extension): without it DuckDB reads
+    encrypted files but refuses to write them. The extension comes from the PyPI package
+    ``duckdb-extension-httpfs``, built for one DuckDB version (pyproject.toml pins the pair), and
+    is loaded from its file: nothing is downloaded."""
+    try:
+        import duckdb_extension_httpfs
+    except ModuleNotFoundError:
+        raise WarehouseError(
+            "an encrypted warehouse needs DuckDB's httpfs extension: "
+            f"pip install duckdb-extension-httpfs=={duckdb.__version__}"
+        ) from None
+    folder = Path(duckdb_extension_httpfs.__file__).parent / "extensions"
+    found = sorted(folder.rglob("*.duckdb_extension"))
+    if not found:
+        raise WarehouseError(f"{folder}: no DuckDB extension file in the httpfs package")
+    try:
+        con.execute(f"LOAD {literal(str(found[0]))}")
+    except duckdb.Error as exc:
+        version = duckdb.__version__
+        raise WarehouseError(
+            f"DuckDB's httpfs extension does not load ({exc}); it must be the build for DuckDB "
+            f"{version}: pip install duckdb-extension-httpfs=={version}"
+        ) from None
+
 
 class Warehouse:
     """A connection to the warehouse: an embedded DuckDB database file.
@@ -42,6 +72,10 @@ class Warehouse:
         Open without the write lock, so that several readers may share the file.
     memory_limit : str, optional
         DuckDB's memory limit, e.g. ``"4GB"``; past it DuckDB spills to disk.
+    encryption_key : str, optional
+        The warehouse's encryption key (see :mod:`tailor.privacy.keys`): the file is a DuckDB
+        database encrypted with AES-GCM (its spill files too). An encrypted file does not open
+        without it, nor a plain one with it.
     """
 
     def __init__(
@@ -51,6 +85,7 @@ class Warehouse:
         create: bool = True,
         read_only: bool = False,
         memory_limit: str | None = None,
+        encryption_key: str | None = None,
     ) -> None:
         self.path = Path(path)
         self.memory_limit = memory_limit
@@ -60,12 +95,14 @@ class Warehouse:
             raise WarehouseError(
                 f"{self.path}: no warehouse here; load data with `tailor ingest` or `tailor demo`"
             )
+        self._encryption_key = None if in_memory else encryption_key
         try:
-            self.con = duckdb.connect(str(path), read_only=read_only)
-        except duckdb.IOException as exc:
-            raise WarehouseError(f"{self.path}: cannot open the warehouse: {exc}") from None
+            if self._encryption_key is None:
+                self.con = duckdb.connect(str(path), read_only=read_only)
+            else:
+                self.con = self._connect_encrypted(read_only)
         except duckdb.Error as exc:
-            raise WarehouseError(f"{self.path}: not a DuckDB warehouse: {exc}") from None
+            raise self._open_error(exc) from None
         if memory_limit is not None:
             try:
                 self.con.execute(f"SET memory_limit = '{memory_limit}'")
@@ -83,6 +120,85 @@ class Warehouse:
         self._check_version()
         if not read_only:
             self._check_hash()
+
+    # -- encryption ---------------------------------------------------------------------------
+
+    @property
+    def encrypted(self) -> bool:
+        return self._encryption_key is not None
+
+    def _connect_encrypted(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+        """An in-memory connection with the encrypted file attached and in use, so that
+        unqualified SQL reads and writes the warehouse, as with a plain file."""
+        con = duckdb.connect()
+        try:
+            load_crypto(con)
+            # Where DuckDB spills beyond memory_limit: beside the file, as for a plain file
+            # (an in-memory database would spill to ./.tmp), and encrypted.
+            con.execute(f"SET temp_directory = {literal(str(self.path) + '.tmp')}")
+            con.execute("SET temp_file_encryption = true")
+            con.execute(self._attach_sql(self.path, ENCRYPTED_ALIAS, read_only=read_only))
+            con.execute(f"USE {ENCRYPTED_ALIAS}")
+        except BaseException:
+            con.close()
+            raise
+        return con
+
+    def _attach_sql(
+        self, path: Path, alias: str, read_only: bool = False, key: str | None | bool = True
+    ) -> str:
+        """``ATTACH`` of a database file, encrypted with ``key`` (True: this warehouse's key)."""
+        key = self._encryption_key if key is True else key
+        options = [f"ENCRYPTION_KEY {literal(key)}"] if key else []
+        # Explicitly: a read-only connection attaches read-only by default.
+        options.append("READ_ONLY" if read_only else "READ_WRITE")
+        attach = f"ATTACH {literal(str(path))} AS {alias}"
+        return f"{attach} ({', '.join(options)})"
+
+    def _open_error(
+        self, exc: duckdb.Error, path: Path | None = None, key: str | None = None
+    ) -> WarehouseError:
+        """A WarehouseError saying why ``path`` (default: the warehouse, opened with ``key``,
+        default: its key) did not open."""
+        path = self.path if path is None else path
+        key = self._encryption_key if key is None else key
+        message = str(exc)
+        if key:  # never echo a key, whatever DuckDB's message holds
+            message = message.replace(key, "***")
+        if "encrypted database" in message and "without a key" in message:
+            return WarehouseError(
+                f"{path}: the warehouse is encrypted; set TAILOR_ENCRYPTION_KEY (or "
+                "TAILOR_ENCRYPTION_KEY_FILE, or [privacy] encryption_key_file in tailor.toml) "
+                "to its key"
+            )
+        if "Wrong encryption key" in message:
+            return WarehouseError(f"{path}: the encryption key set is not this warehouse's key")
+        if "is not encrypted" in message:
+            return WarehouseError(
+                f"{path}: the warehouse is not encrypted, but an encryption key is set; "
+                "encrypt it with `tailor encrypt`, or unset the key"
+            )
+        if isinstance(exc, duckdb.IOException):
+            return WarehouseError(f"{path}: cannot open the warehouse: {message}")
+        return WarehouseError(f"{path}: not a DuckDB warehouse: {message}")
+
+    def copy_to(self, target: Path, encryption_key: str | None | bool = True) -> None:
+        """Copy the whole warehouse into a new database file ``target``, encrypted with
+        ``encryption_key`` (True, the default: encrypted as this one is; None: plain). A
+        read-only warehouse can be copied too."""
+        key = self._encryption_key if encryption_key is True else encryption_key
+        if key:
+            load_crypto(self.con)
+        name = self.con.execute("SELECT current_database()").fetchone()[0]
+        self.con.execute("CHECKPOINT")
+        try:
+            self.con.execute(self._attach_sql(target, "__copy", key=key))
+        except duckdb.Error as exc:
+            raise self._open_error(exc, target, key) from None
+        try:
+            self.con.execute(f"COPY FROM DATABASE {quote(name)} TO __copy")
+        finally:
+            self.con.execute("DETACH __copy")
 
     # -- schema -------------------------------------------------------------------------------
 
@@ -310,16 +426,23 @@ class Warehouse:
         """
         fresh = self.path.with_name(self.path.name + ".rewrite")
         fresh.unlink(missing_ok=True)
-        name = self.con.execute("SELECT current_database()").fetchone()[0]
-        self.con.execute("CHECKPOINT")
-        self.con.execute(f"ATTACH {literal(str(fresh))} AS __fresh")
-        try:
-            self.con.execute(f"COPY FROM DATABASE {quote(name)} TO __fresh")
-        finally:
-            self.con.execute("DETACH __fresh")
+        self.copy_to(fresh)  # encrypted as this one is
         self.con.close()
         os.replace(fresh, self.path)
-        self.con = Warehouse(self.path, memory_limit=self.memory_limit).con
+        self.con = Warehouse(
+            self.path, memory_limit=self.memory_limit, encryption_key=self._encryption_key
+        ).con
+
+    def cursor(self) -> Warehouse:
+        """The warehouse on a cursor of its own (DuckDB connections are not safe to share
+        between threads; cursors of one connection are). Closing it closes the cursor only.
+        Use this, not ``con.cursor()``: a cursor of an encrypted warehouse's connection starts
+        in the in-memory catalog, not the warehouse's."""
+        view = copy.copy(self)
+        view.con = self.con.cursor()
+        if self.encrypted:
+            view.con.execute(f"USE {ENCRYPTED_ALIAS}")
+        return view
 
     def close(self) -> None:
         self.con.close()

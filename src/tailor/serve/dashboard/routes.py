@@ -340,9 +340,10 @@ def customer_lookup(
     viewer: Signed,
     customer_id: Annotated[str | None, Query(alias="id", max_length=256)] = None,
 ) -> Response:
-    """The lookup form; with ``?id=`` the customer's page."""
+    """The lookup form; with ``?id=`` the customer's page (the id typed is looked up: pages are
+    named by the id as stored, a pseudonym where the warehouse has them)."""
     if customer_id and customer_id.strip():
-        target = f"/customers/{quote(customer_id.strip(), safe='')}"
+        target = f"/customers/{quote(viewer.state.customer_key(customer_id), safe='')}"
         return RedirectResponse(target, status.HTTP_303_SEE_OTHER)
     best = None
     found = viewer.served.intelligence

@@ -7,7 +7,7 @@ from fastapi import APIRouter, HTTPException, status
 from tailor.errors import TailorError
 from tailor.privacy.access import held_data
 from tailor.privacy.consent import non_personalized
-from tailor.serve.deps import Admin, Current, Reader, State, Writer
+from tailor.serve.deps import Admin, Current, CustomerKey, Reader, State, Writer
 from tailor.serve.models import (
     Consent,
     ConsentIn,
@@ -17,7 +17,7 @@ from tailor.serve.models import (
     Segments,
 )
 from tailor.serve.routes._common import KEYED, NOT_FOUND, PathId
-from tailor.serve.state import RebuildRunning, Served, id_key
+from tailor.serve.state import RebuildRunning, Served
 from tailor.serve.views import (
     customer_360,
     customer_row,
@@ -39,11 +39,11 @@ def _intelligence(served: Served):
 
 
 @router.get("/customers/{customer_id}", response_model=Customer360)
-def customer(customer_id: PathId, served: Current, state: State) -> dict:
+def customer(customer_id: PathId, key: CustomerKey, served: Current, state: State) -> dict:
     """One customer: profile, RFM segment, cluster, lifetime value, churn risk and anomaly,
     each with its reason; recent purchases; suggested actions."""
     found = _intelligence(served)
-    row = served.customer_rows.get(id_key(customer_id))
+    row = served.customer_rows.get(key)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown customer {customer_id!r}")
     data = customer_row(found.customers, row)
@@ -72,15 +72,15 @@ def segments(served: Current) -> dict:
 
 
 @router.put("/customers/{customer_id}/consent", response_model=Consent, dependencies=[Writer])
-def put_consent(customer_id: PathId, body: ConsentIn, state: State) -> dict:
+def put_consent(customer_id: PathId, key: CustomerKey, body: ConsentIn, state: State) -> dict:
     """Record a customer's consent (write key). It applies to the next request: opted out of
     personalization, their lists are the non-personalized ones; of marketing, they leave every
     offer list; of analytics, the next build leaves them out."""
     try:
-        flags = state.set_consent(customer_id, **body.model_dump())
+        flags = state.set_consent(key, **body.model_dump())
     except TailorError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
-    return {"customer_id": id_key(customer_id), **flags}
+    return {"customer_id": key, **flags}
 
 
 @router.delete(
@@ -89,25 +89,24 @@ def put_consent(customer_id: PathId, body: ConsentIn, state: State) -> dict:
     dependencies=[Admin],
     responses={status.HTTP_409_CONFLICT: {"description": "A rebuild is running."}},
 )
-def delete_customer(customer_id: PathId, state: State) -> dict:
+def delete_customer(customer_id: PathId, key: CustomerKey, state: State) -> dict:
     """Forget a customer everywhere (admin key): warehouse rows, the file's freed blocks, every
     build (a new one is published with them folded out), the served lists and events since the
     build. The answer, like the audit log, names them only by a keyed hash."""
     try:
-        return state.forget(customer_id).as_dict()
+        return state.forget(key).as_dict()
     except RebuildRunning as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
 
 
 @router.get("/customers/{customer_id}/data", response_model=DataReport, dependencies=[Admin])
-def customer_data(customer_id: PathId, served: Current, state: State) -> dict:
+def customer_data(customer_id: PathId, key: CustomerKey, served: Current, state: State) -> dict:
     """A data subject access report (admin key): every warehouse row held on the customer and
     why, what the build derived from them, and their current recommendations with the reason
     for each."""
-    key = id_key(customer_id)
     try:
         with state.reading() as wh:
-            held = held_data(wh, customer_id)
+            held = held_data(wh, key)
     except TailorError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     derived: dict = {"customer_360": None, "offers": []}

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, status
 
@@ -16,9 +17,12 @@ from tailor.serve.state import id_key
 router = APIRouter(tags=["events"], dependencies=[Writer], responses=KEYED)
 
 
-def event_columns(events: list[EventIn]) -> dict[str, list]:
-    """The events as :func:`tailor.store.append.append_events` reads them (ids as text), by
-    column; plain lists, so that a request costs no DataFrame (the writer makes one per batch)."""
+def event_columns(
+    events: list[EventIn], customer_key: Callable[[Any], str] = id_key
+) -> dict[str, list]:
+    """The events as :func:`tailor.store.append.append_events` reads them (ids as text, customer
+    ids through ``customer_key``: pseudonyms where the warehouse has them), by column; plain
+    lists, so that a request costs no DataFrame (the writer makes one per batch)."""
     now = datetime.now(UTC).replace(tzinfo=None)
     kinds = [
         # As the warehouse stores it: a purchase of a negative quantity is a return.
@@ -30,7 +34,7 @@ def event_columns(events: list[EventIn]) -> dict[str, list]:
     ]
     return {
         "event_id": [None if e.event_id is None else id_key(e.event_id) for e in events],
-        "customer_id": [id_key(e.customer_id) for e in events],
+        "customer_id": [customer_key(e.customer_id) for e in events],
         "item_id": [id_key(e.item_id) for e in events],
         "event_type": kinds,
         "timestamp": [e.timestamp or now for e in events],
@@ -53,7 +57,7 @@ async def post_events(
     """Store events in the warehouse (committed before this answers) and count them in the
     customers' lists from the next request. An ``event_id`` makes retries safe."""
     events = body if isinstance(body, list) else [body]
-    future = state.accept(event_columns(events))
+    future = state.accept(event_columns(events, state.customer_key))
     try:
         await asyncio.wrap_future(future)
     except Exception:

@@ -14,10 +14,10 @@ from tailor.marketing.service import recent_returns, service_view
 from tailor.marketing.targeting import next_best_offers, target_campaign
 from tailor.privacy.consent import non_personalized
 from tailor.recommend.base import describe_items
-from tailor.serve.deps import Current, Reader, State
+from tailor.serve.deps import Current, CustomerKey, Reader, State
 from tailor.serve.models import OfferList, ServiceView
 from tailor.serve.routes._common import KEYED, NOT_FOUND, PathId
-from tailor.serve.state import Served, ServingState, id_key
+from tailor.serve.state import Served, ServingState
 from tailor.serve.views import customer_row, records
 
 router = APIRouter(tags=["marketing"], dependencies=[Reader], responses={**KEYED, **NOT_FOUND})
@@ -66,10 +66,14 @@ def offers(
 
 @router.get("/customers/{customer_id}/offers", response_model=OfferList)
 def customer_offers(
-    customer_id: PathId, served: Current, state: State, max_per_customer: MaxPerCustomer = 1
+    customer_id: PathId,
+    key: CustomerKey,
+    served: Current,
+    state: State,
+    max_per_customer: MaxPerCustomer = 1,
 ) -> dict:
     """The customer's next best offers (none when they opted out of marketing)."""
-    mine = _mine(_scores(served, state), id_key(customer_id))
+    mine = _mine(_scores(served, state), key)
     frame = next_best_offers(mine, max_per_customer)
     return {"build_id": served.build_id, "campaign": None, "offers": records(frame)}
 
@@ -81,6 +85,7 @@ def _mine(scores: pd.DataFrame, key: str) -> pd.DataFrame:
 @router.get("/customers/{customer_id}/service", response_model=ServiceView)
 def customer_service(
     customer_id: PathId,
+    key: CustomerKey,
     served: Current,
     state: State,
     k: Annotated[int, Query(ge=1, le=50, description="Products to suggest.")] = 5,
@@ -91,7 +96,6 @@ def customer_service(
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, f"build {served.build_id} has no customer intelligence"
         )
-    key = id_key(customer_id)
     row = served.customer_rows.get(key)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown customer {customer_id!r}")

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from tailor.privacy.consent import non_personalized
-from tailor.serve.deps import Current, Reader, State
+from tailor.serve.deps import Current, CustomerKey, Reader, State
 from tailor.serve.models import RecommendationList, SessionList, SessionRequest
 from tailor.serve.routes._common import KEYED, PathId
 from tailor.serve.state import id_key
@@ -19,6 +19,7 @@ router = APIRouter(tags=["recommendations"], dependencies=[Reader], responses=KE
 @router.get("/customers/{customer_id}/recommendations", response_model=RecommendationList)
 def customer_recommendations(
     customer_id: PathId,
+    key: CustomerKey,
     served: Current,
     state: State,
     k: Annotated[int, Query(ge=1, le=1000, description="Items in the list.")] = 10,
@@ -32,9 +33,8 @@ def customer_recommendations(
     """The customer's top ``k`` items with a reason each. Events posted since the build count
     at once; a customer the build does not know gets a list from their events since, else the
     cold-start list (the reason says so)."""
-    key = id_key(customer_id)
     if key in state.opted_out["personalization"]:
-        frame = non_personalized(served.recommender, [customer_id], k)
+        frame = non_personalized(served.recommender, [key], k)
         return {"customer_id": key, "build_id": served.build_id, "items": listed(frame, "item_id")}
     recent = state.recent.frame(key)
     cached = (key, k, exclude_purchased, diversity)
