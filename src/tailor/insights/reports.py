@@ -1727,12 +1727,8 @@ def _dp_page(found: Release, summary: dict[str, Any], sections: list[Section]) -
         f'<p class="muted">From {_day(found.first_day)} to {_day(found.last_day)} '
         f"({weeks} weeks).</p>",
         f'<p class="dp" id="dp">{html.escape(banner)}</p>',
-        "<nav>"
-        + "".join(f'<a href="#{s.key}">{html.escape(s.title)}</a>' for s in sections)
-        + "</nav>",
     ]
-    for section in sections:
-        parts += _section_html(section)
+    parts += _contents_and_sections(sections)
     parts += [
         f'<p class="muted">Made by Tailor {html.escape(__version__)} with OpenDP. Sales are '
         "the purchases' value (quantity x catalogue price where a file gave none).</p>",
@@ -1780,12 +1776,8 @@ def _page(
         f'<p class="muted">{html.escape(period)}</p>',
         f'<div class="kpis" id="kpis">{"".join(_kpi_card(k, kpis[k]) for k in KPI_NAMES)}</div>',
         f'<p class="muted">{html.escape(compared)}</p>',
-        "<nav>"
-        + "".join(f'<a href="#{s.key}">{html.escape(s.title)}</a>' for s in sections)
-        + "</nav>",
     ]
-    for section in sections:
-        parts += _section_html(section)
+    parts += _contents_and_sections(sections)
     parts += [
         f'<p class="muted">Made by Tailor {html.escape(__version__)}. Revenue is the purchases\' '
         "value (quantity x catalogue price where a file gave none); returns are not deducted. "
@@ -1793,6 +1785,15 @@ def _page(
         "</body></html>",
     ]
     return "\n".join(parts) + "\n"
+
+
+def _contents_and_sections(sections: list) -> list[str]:
+    """A page's table of contents, then each of its sections."""
+    links = "".join(f'<a href="#{s.key}">{html.escape(s.title)}</a>' for s in sections)
+    parts = [f"<nav>{links}</nav>"]
+    for section in sections:
+        parts += _section_html(section)
+    return parts
 
 
 def _section_html(section: Section) -> list[str]:
