@@ -1787,7 +1787,7 @@ def _page(
     return "\n".join(parts) + "\n"
 
 
-def _contents_and_sections(sections: list) -> list[str]:
+def _contents_and_sections(sections: list[Section]) -> list[str]:
     """A page's table of contents, then each of its sections."""
     links = "".join(f'<a href="#{s.key}">{html.escape(s.title)}</a>' for s in sections)
     parts = [f"<nav>{links}</nav>"]
