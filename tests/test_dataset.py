@@ -575,3 +575,9 @@ def test_favourite_department_has_most_interaction_mass(
     top = departments[mass.argmax(axis=1)]
     favourite = synthetic.truth.favourite_department.loc[ds.customer_ids].to_numpy()
     assert (top == favourite).mean() > 0.7
+
+
+@pytest.mark.parametrize("as_of", ["9999-12-31", "1000-01-01", "2200-01-01"])
+def test_an_as_of_out_of_range_is_a_clear_error(as_of):
+    with pytest.raises(TailorError, match="out of range"):
+        as_of_bound(as_of)

@@ -45,6 +45,10 @@ DEFAULT_WEIGHTS: dict[str, float] = {
 """Interaction weight of one event per event type; types not listed weigh 0."""
 
 
+AS_OF_RANGE = (pd.Timestamp("1900-01-01"), pd.Timestamp("2200-01-01"))
+"""The instants an ``as_of`` cut may be at."""
+
+
 def as_of_bound(as_of: str | date | datetime | pd.Timestamp | None) -> pd.Timestamp | None:
     """The exclusive upper bound of an ``as_of`` cut.
 
@@ -65,6 +69,9 @@ def as_of_bound(as_of: str | date | datetime | pd.Timestamp | None) -> pd.Timest
         stamp, date_only = pd.Timestamp(as_of), True
     if stamp.tzinfo is not None:
         stamp = stamp.tz_convert("UTC").tz_localize(None)
+    if not AS_OF_RANGE[0] <= stamp < AS_OF_RANGE[1]:
+        # Far dates overflow the timestamps of pandas and DuckDB further on.
+        raise TailorError(f"as_of {as_of!r}: out of range (years 1900 to 2199)")
     return stamp + (timedelta(days=1) if date_only else timedelta(microseconds=1))
 
 
