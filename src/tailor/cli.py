@@ -1488,15 +1488,14 @@ def forget(
     from tailor.privacy.erasure import audit_key, erasure_log, forget, subject_hash
 
     settings = load_settings(db, config)
-    if customer is not None:  # as the warehouse names them: a pseudonym where it has them
-        with open_warehouse(settings, read_only=True) as wh:
-            customer = str(lookup_id(wh, customer))
+    if check and customer is None:
+        raise TailorError("--check: name the customer id to look for")
     if log or check:
         with open_warehouse(settings, read_only=True) as wh:
             entries = erasure_log(wh)
+            if check:  # as the warehouse names them: a pseudonym where it has them
+                customer = str(lookup_id(wh, customer))
         if check:
-            if customer is None:
-                raise TailorError("--check: name the customer id to look for")
             subject = subject_hash(audit_key(settings.db), customer)
             entries = entries.loc[entries["subject"] == subject]
             records = _records(entries)
@@ -1514,7 +1513,7 @@ def forget(
         done = forget(
             wh,
             builds_dir(settings.db),
-            customer,
+            str(lookup_id(wh, customer)),  # a pseudonym where the warehouse has them
             rebuild=rebuild,
             weights=settings.weights,
             recommenders=settings.recommenders,

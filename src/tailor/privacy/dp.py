@@ -484,11 +484,7 @@ def dataset_key(wh: Warehouse) -> str:
 def ledger(wh: Warehouse, dataset: str | None = None) -> pd.DataFrame:
     """The ledger's entries (of ``dataset`` when given), oldest first; empty before the first
     release. Works on a read-only warehouse."""
-    exists = wh.con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'privacy_ledger' "
-        "AND table_schema = 'main'"
-    ).fetchone()[0]
-    if not exists:
+    if not wh.has_table("privacy_ledger"):
         return pd.DataFrame({c: [] for c in LEDGER_COLUMNS})
     where = "" if dataset is None else "WHERE dataset = $dataset"
     params = {} if dataset is None else {"dataset": dataset}

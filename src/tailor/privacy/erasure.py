@@ -124,7 +124,7 @@ def forget(
     key = str(customer_id).strip()
     erasure = Erasure(subject=subject_hash(audit_key(wh.path), key), held=False)
     wh.con.execute(_LOG_SQL)
-    erasure.warehouse_rows = _delete_rows(wh, key, erasure)
+    erasure.warehouse_rows = _delete_rows(wh, key)
     erasure.held = any(erasure.warehouse_rows.values())
     steps["warehouse"] = time.perf_counter() - start
     if builds.exists() and (builds / CURRENT).exists():
@@ -158,27 +158,22 @@ def forget(
 
 def erasure_log(wh: Warehouse) -> pd.DataFrame:
     """The audit log of erasures, oldest first (no rows before the first)."""
-    exists = wh.con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [LOG_TABLE]
-    ).fetchone()[0]
-    if not exists:
+    if not wh.has_table(LOG_TABLE):
         return pd.DataFrame(columns=LOG_COLUMNS)
     return wh.con.execute(f"SELECT * FROM {LOG_TABLE} ORDER BY erased_at").df()
 
 
-def _delete_rows(wh: Warehouse, key: str, erasure: Erasure) -> dict[str, int]:
+def _delete_rows(wh: Warehouse, key: str) -> dict[str, int]:
+    """Rows deleted per table that held the customer."""
     typed = wh.typed_id("customer", key)
     deleted: dict[str, int] = {}
     if typed is None:  # text in an integer domain: the warehouse cannot hold it
         return deleted
     with wh.transaction():
         for table, column in domains()["customer"]:
-            count = wh.con.execute(
-                f"SELECT count(*) FROM {table} WHERE {quote(column)} = ?", [typed]
-            ).fetchone()[0]
+            count = wh.run(f"DELETE FROM {table} WHERE {quote(column)} = ?", [typed])
             if count:
-                wh.con.execute(f"DELETE FROM {table} WHERE {quote(column)} = ?", [typed])
-                deleted[table] = deleted.get(table, 0) + int(count)
+                deleted[table] = deleted.get(table, 0) + count
     return deleted
 
 

@@ -202,11 +202,20 @@ class Warehouse:
 
     # -- schema -------------------------------------------------------------------------------
 
+    def has_table(self, name: str) -> bool:
+        """Whether the warehouse holds a table ``name`` (tables made on first use, such as the
+        privacy ledger, may not exist yet; a read-only warehouse cannot make them)."""
+        return (
+            self.con.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_name = ? "
+                "AND table_schema = 'main' AND table_catalog = current_database()",
+                [name],
+            ).fetchone()[0]
+            > 0
+        )
+
     def _stored_version(self) -> int:
-        exists = self.con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'tailor_meta'"
-        ).fetchone()[0]
-        if not exists:
+        if not self.has_table("tailor_meta"):
             return 0
         row = self.con.execute(
             "SELECT value FROM tailor_meta WHERE key = 'schema_version'"
